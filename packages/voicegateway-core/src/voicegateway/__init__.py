@@ -1,0 +1,2 @@
+"""VoiceGateway (placeholder during bootstrap)."""
+from voicegateway._version import __version__

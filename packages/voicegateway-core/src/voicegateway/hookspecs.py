@@ -1,0 +1,69 @@
+"""The plugin contract: every hook a VoiceGateway plugin may implement, documented where declared.
+
+A plugin is a module named by an entry point in the ``voicegateway`` group. The module declares the
+plugin API it was written against and implements hooks with :data:`hookimpl`::
+
+    # voicegateway_acme/plugin.py   (entry point:  acme = "voicegateway_acme.plugin")
+    from voicegateway.hookspecs import hookimpl
+    from voicegateway.providers import ModelInfo, ProviderSpec
+
+    VOICEGATEWAY_PLUGIN_API = 1
+
+    @hookimpl
+    def register_providers(register):
+        register(ProviderSpec(id="acme", stt=make_stt, key_env=("ACME_API_KEY",)))
+
+Hook modules must stay light: they are imported when a model of their provider is resolved or when
+``voicegw providers``/``check`` asks, so they import no SDK and no ``livekit.plugins.*`` module at
+the top. Factories do that when they are called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from voicegateway.providers import ProviderSpec
+
+PROJECT_NAME = "voicegateway"
+"""pluggy project name, and the entry-point group plugins are discovered under."""
+
+PLUGIN_API_VERSION = 1
+"""The plugin API this core implements. A plugin module sets ``VOICEGATEWAY_PLUGIN_API`` to the
+version it was written against; the core refuses to load a plugin that names another one, so an
+incompatible plugin fails with a clear message instead of misbehaving at call time."""
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    """Register the speech and language providers this plugin offers.
+
+    Receives ``register``, a callable taking one :class:`voicegateway.providers.ProviderSpec`.
+    Call it once per provider. The spec names the provider id (``deepgram``), its STT/LLM/TTS
+    factories, its unit meters, the environment variables its key may come from, the price-catalog
+    id it is priced under, and the models it knows.
+
+    Runs once per process, when the plugin is loaded: the first time a model of one of its providers
+    is resolved, or when ``voicegw providers``/``check`` lists plugins. It must not do network or
+    disk work.
+
+    Example::
+
+        @hookimpl
+        def register_providers(register):
+            register(ProviderSpec(
+                id="acme",
+                tts=make_tts,                       # (BuildRequest) -> livekit.agents.tts.TTS
+                key_env=("ACME_API_KEY",),
+                price_catalog="acme",
+                models=(ModelInfo("voice-1", "tts"),),
+                default_models={"tts": "voice-1"},
+                livekit_plugins=("livekit.plugins.acme",),
+            ))
+    """

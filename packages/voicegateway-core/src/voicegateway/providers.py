@@ -1,0 +1,116 @@
+"""What a plugin registers: a provider, its factories, meters and models.
+
+These are plain dataclasses so that hook modules can build them without importing LiveKit, an SDK
+or pydantic. The core turns a resolved model into a :class:`BuildRequest` and calls the factory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from voicegateway.config.schema import ProviderSettings
+    from voicegateway.metering.records import UsageRecord
+
+Modality = Literal["stt", "llm", "tts"]
+MODALITIES: tuple[Modality, ...] = ("stt", "llm", "tts")
+
+Factory = Callable[["BuildRequest"], Any]
+"""Builds the LiveKit object (``stt.STT``, ``llm.LLM`` or ``tts.TTS``) for one resolved model.
+Imports its ``livekit.plugins.*`` module inside the call, never at module import."""
+
+Meter = Callable[[Any, "UsageRecord"], None]
+"""Reads one LiveKit metrics event (``STTMetrics``, ``LLMMetrics``, ``TTSMetrics``) and writes the
+billable units the provider charges for onto the record. The core supplies a default per modality;
+a provider registers its own where its bill differs from what LiveKit reports."""
+
+_PROVIDER_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """A model the provider knows. ``voicegw providers`` lists these; resolution does not require
+    a model to be listed (providers ship new models faster than plugins do)."""
+
+    name: str
+    modality: Modality
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRequest:
+    """Everything a factory needs, already resolved: it looks nothing up itself.
+
+    ``model`` is the name after the ``provider/`` prefix, or the provider's default model when the
+    agent named only the provider. ``language`` (STT) and ``voice`` (TTS) come from the model
+    string suffix (``deepgram/nova-3:en``) or the keyword argument. ``extra`` holds the agent's
+    ``extra_kwargs``, passed through to the plugin's constructor.
+    """
+
+    provider: str
+    modality: Modality
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    settings: ProviderSettings | None = None
+    language: str | None = None
+    voice: str | None = None
+    sample_rate: int | None = None
+    encoding: str | None = None
+    http_session: Any = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One provider, as a plugin registers it through ``register_providers``.
+
+    - ``id``: the provider id used in model strings and on every usage record (``deepgram``).
+    - ``stt`` / ``llm`` / ``tts``: factories; the modalities a provider offers are those it has.
+    - ``key_env``: environment variables the key may come from when voicegw.yaml gives none, in
+      order. Empty for providers that need no key (local engines).
+    - ``price_catalog``: the provider id in the price catalog; ``None`` for local engines.
+    - ``models``: models it knows; ``default_models``: the model used when only the provider is named.
+    - ``meters``: per-modality unit meters replacing the core defaults.
+    - ``settings``: a ``ProviderSettings`` subclass for provider-specific keys in voicegw.yaml.
+    - ``livekit_plugins``: modules the factories import; resolution imports them on the main
+      thread first, because LiveKit plugins refuse to register from any other thread.
+    """
+
+    id: str
+    stt: Factory | None = None
+    llm: Factory | None = None
+    tts: Factory | None = None
+    key_env: tuple[str, ...] = ()
+    price_catalog: str | None = None
+    models: tuple[ModelInfo, ...] = ()
+    default_models: Mapping[Modality, str] = field(default_factory=dict)
+    meters: Mapping[Modality, Meter] = field(default_factory=dict)
+    settings: type[ProviderSettings] | None = None
+    livekit_plugins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _PROVIDER_ID.match(self.id):
+            raise ValueError(
+                f"provider id {self.id!r} must be lowercase letters, digits, '-' or '_' "
+                "and start with a letter"
+            )
+        if not self.modalities:
+            raise ValueError(f"provider {self.id!r} registers no stt, llm or tts factory")
+        for modality in (*self.default_models, *self.meters):
+            if modality not in MODALITIES:
+                raise ValueError(f"provider {self.id!r}: unknown modality {modality!r}")
+
+    @property
+    def modalities(self) -> tuple[Modality, ...]:
+        return tuple(m for m in MODALITIES if getattr(self, m) is not None)
+
+    def factory(self, modality: Modality) -> Factory | None:
+        return getattr(self, modality)
+
+    @property
+    def needs_key(self) -> bool:
+        return bool(self.key_env)

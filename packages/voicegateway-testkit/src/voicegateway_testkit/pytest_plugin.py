@@ -1,0 +1,1 @@
+"""pytest fixtures for VoiceGateway tests (filled in below)."""
