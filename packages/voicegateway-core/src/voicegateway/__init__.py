@@ -1,2 +1,68 @@
-"""VoiceGateway (placeholder during bootstrap)."""
+"""VoiceGateway: metering, budgets and fallbacks between a LiveKit agent and its providers.
+
+``import voicegateway`` is light: it imports nothing beyond the standard library. LiveKit, pluggy,
+pydantic and YAML load when first needed (PEP 562 attributes below), so a LiveKit worker pays for
+them once, and a CLI listing plugins never imports a provider SDK.
+
+    from voicegateway import inference
+    session = AgentSession(stt=inference.STT("deepgram/nova-3"),
+                           llm=inference.LLM("openai/gpt-4o-mini"),
+                           tts=inference.TTS("listener"))   # or a voicegw.yaml alias
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from voicegateway._version import __version__
+
+if TYPE_CHECKING:
+    from voicegateway import inference
+    from voicegateway.gateway import Gateway, configure, get_gateway
+    from voicegateway.hookspecs import hookimpl
+    from voicegateway.install import install, uninstall
+
+__all__ = [
+    "Gateway",
+    "__version__",
+    "configure",
+    "get_gateway",
+    "hookimpl",
+    "inference",
+    "install",
+    "preload",
+    "uninstall",
+]
+
+_LAZY = {
+    "inference": ("voicegateway.inference", None),
+    "Gateway": ("voicegateway.gateway", "Gateway"),
+    "configure": ("voicegateway.gateway", "configure"),
+    "get_gateway": ("voicegateway.gateway", "get_gateway"),
+    "hookimpl": ("voicegateway.hookspecs", "hookimpl"),
+    "install": ("voicegateway.install", "install"),
+    "uninstall": ("voicegateway.install", "uninstall"),
+}
+
+
+def preload() -> list[str]:
+    """Import the LiveKit plugins of every model in voicegw.yaml, on the calling (main) thread.
+
+    LiveKit plugins refuse to register from any thread but the main one; call this at start-up
+    or in a worker's ``prewarm`` function if models may be resolved from other threads.
+    """
+    from voicegateway.gateway import get_gateway
+
+    return get_gateway().preload()
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'voicegateway' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value

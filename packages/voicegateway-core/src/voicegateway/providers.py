@@ -22,10 +22,12 @@ Factory = Callable[["BuildRequest"], Any]
 """Builds the LiveKit object (``stt.STT``, ``llm.LLM`` or ``tts.TTS``) for one resolved model.
 Imports its ``livekit.plugins.*`` module inside the call, never at module import."""
 
-Meter = Callable[[Any, "UsageRecord"], None]
+Meter = Callable[[Any, "UsageRecord"], bool]
 """Reads one LiveKit metrics event (``STTMetrics``, ``LLMMetrics``, ``TTSMetrics``) and writes the
-billable units the provider charges for onto the record. The core supplies a default per modality;
-a provider registers its own where its bill differs from what LiveKit reports."""
+billable units the provider charges for onto the record; returns False when the event carries
+nothing billable (LiveKit's connection-acquired reports), so no record is made. The core supplies a
+default per modality (:mod:`voicegateway.metering.meters`); a provider registers its own where its
+bill differs from what LiveKit reports."""
 
 _PROVIDER_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 

@@ -1,0 +1,5 @@
+import sys
+
+from voicegateway.cli import main
+
+sys.exit(main())

@@ -1,0 +1,193 @@
+"""The runtime facade: one per process, tying voicegw.yaml, the plugins and the metering chain.
+
+``voicegateway.inference`` asks it to resolve a model name and build the LiveKit object; the CLI
+asks it for the config and the plugin list. Tests build their own with :func:`configure` or pass
+a ``Gateway`` around directly.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from voicegateway.errors import ModelNotFound, PluginError
+from voicegateway.metering.middleware import (
+    Latency,
+    Middleware,
+    MiddlewareChain,
+    Recording,
+    SessionCorrelation,
+)
+from voicegateway.metering.recorder import UsageLog
+from voicegateway.plugins import PluginHost, loaded_modules
+from voicegateway.providers import BuildRequest, Modality
+from voicegateway.resolution import Resolution, candidates, resolve
+
+_project: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "voicegateway_project", default=None
+)
+_LIVEKIT_BASES = {
+    "stt": ("livekit.agents.stt", "STT"),
+    "llm": ("livekit.agents.llm", "LLM"),
+    "tts": ("livekit.agents.tts", "TTS"),
+}
+
+
+class Gateway:
+    """Config, plugins and the middleware chain of one process."""
+
+    def __init__(
+        self,
+        *,
+        config: Any = None,
+        config_path: str | Path | None = None,
+        profile: str | None = None,
+        plugins: PluginHost | None = None,
+        middlewares: Sequence[Middleware] | None = None,
+        usage_log: UsageLog | None = None,
+    ) -> None:
+        self._config = config
+        self._config_path = config_path
+        self._profile = profile
+        self.plugins = plugins or PluginHost()
+        self.usage_log = usage_log or UsageLog()
+        steps = middlewares if middlewares is not None else self.default_middlewares()
+        self.chain = MiddlewareChain(steps)
+        self.default_project: str | None = None
+        self._lock = threading.Lock()
+
+    def default_middlewares(self) -> list[Middleware]:
+        return [SessionCorrelation(), Latency(), Recording(self.usage_log)]
+
+    @property
+    def config(self):
+        """The loaded voicegw.yaml (or the embedded default), loaded on first use."""
+        if self._config is None:
+            with self._lock:
+                if self._config is None:
+                    from voicegateway.config import load_config
+
+                    self._config = load_config(
+                        self._config_path, profile=self._profile, settings_for=self._settings_model
+                    )
+        return self._config
+
+    def _settings_model(self, provider_id: str):
+        if provider_id not in self.plugins.provider_ids():
+            return None
+        try:
+            return self.plugins.provider(provider_id).settings
+        except Exception:
+            return None  # reported when the provider is used, or by `voicegw check`
+
+    def project_name(self, explicit: str | None = None) -> str:
+        """The project a new object is billed to: the argument, the current ``inference.project()``
+        context, ``inference.set_project()``, then ``default_project`` from voicegw.yaml."""
+        name = explicit or _project.get() or self.default_project or self.config.default_project
+        self.config.project(name)  # raises, with a did-you-mean, for an unknown project
+        return name
+
+    def resolve(
+        self,
+        name: str,
+        modality: Modality,
+        *,
+        project: str,
+        fallback: Iterable[str] = (),
+        api_key: str | None = None,
+        base_url: str | None = None,
+    ) -> Resolution:
+        config = self.config
+        chains = (config.project(project).fallbacks.get(modality, ()),
+                  config.fallbacks.get(modality, ()))
+        texts = candidates(name, modality, aliases=config.models, fallback=fallback, chains=chains)
+        return resolve(
+            name,
+            modality,
+            texts,
+            provider_spec=self.plugins.provider,
+            provider_settings=lambda pid: config.provider_settings(pid, project).resolve(),
+            api_key=api_key,
+            base_url=base_url,
+        )
+
+    def build(self, resolution: Resolution, modality: Modality, **options: Any) -> Any:
+        """Call the provider's factory and check it returned the LiveKit type it promised."""
+        spec, ref = resolution.spec, resolution.ref
+        model = ref.model or spec.default_models.get(modality)
+        if not model:
+            raise ModelNotFound(
+                f"{ref.provider!r} has no default {modality} model: write {ref.provider}/<model>"
+            )
+        suffix_field = {"stt": "language", "tts": "voice"}.get(modality)
+        if suffix_field and ref.suffix and not options.get(suffix_field):
+            options[suffix_field] = ref.suffix
+        request = BuildRequest(
+            provider=spec.id,
+            modality=modality,
+            model=model,
+            api_key=resolution.api_key,
+            base_url=resolution.base_url,
+            settings=resolution.settings,
+            **options,
+        )
+        loaded_modules(spec.livekit_plugins)
+        obj = spec.factory(modality)(request)
+        module, cls = _LIVEKIT_BASES[modality]
+        base = getattr(__import__(module, fromlist=[cls]), cls)
+        if not isinstance(obj, base):
+            raise PluginError(
+                f"provider {spec.id!r} {modality} factory returned {type(obj).__name__}, "
+                f"not a {module}.{cls}"
+            )
+        return obj, model
+
+    def preload(self) -> list[str]:
+        """Import the LiveKit plugin modules of every model voicegw.yaml names, on this thread.
+
+        Call it on the main thread (at start-up or in a worker's prewarm function): LiveKit plugins
+        refuse to register from any other thread.
+        """
+        config = self.config
+        texts = {t for e in config.models.values() for t in ([e] if isinstance(e, str) else e)}
+        texts |= {t for chain in config.fallbacks.values() for t in chain}
+        imported: list[str] = []
+        for provider_id in sorted({t.split("/", 1)[0].split(":", 1)[0] for t in texts}):
+            try:
+                spec = self.plugins.provider(provider_id)
+            except Exception:
+                continue  # resolution reports it, with the reason, when the model is used
+            loaded_modules(spec.livekit_plugins)
+            imported.extend(spec.livekit_plugins)
+        return imported
+
+
+_default: Gateway | None = None
+_default_lock = threading.Lock()
+
+
+def get_gateway() -> Gateway:
+    """The process's gateway, created on first use from the usual config search."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Gateway()
+    return _default
+
+
+def configure(
+    config_path: str | Path | None = None, *, profile: str | None = None, **kwargs: Any
+) -> Gateway:
+    """Replace the process's gateway: a config file, a profile, or a prepared ``Gateway`` parts."""
+    global _default
+    with _default_lock:
+        _default = Gateway(config_path=config_path, profile=profile, **kwargs)
+    return _default
+
+
+def current_project_var() -> contextvars.ContextVar[str | None]:
+    return _project

@@ -1,0 +1,341 @@
+"""Drop-in replacements for ``livekit.agents.inference.STT``, ``LLM`` and ``TTS``.
+
+Same arguments, same model-string grammar (``deepgram/nova-3:en``, ``cartesia/sonic-3:<voice>``),
+plus voicegw.yaml aliases (``inference.STT("listener")``) and a ``project=`` keyword. Each object
+is a real ``livekit.agents`` STT/LLM/TTS built around the provider's own ``livekit.plugins.*``
+object (``.plugin``), so ``AgentSession(stt=..., llm=..., tts=...)`` takes it unchanged, and every
+call through it passes the metering middleware chain.
+
+Importing this module imports LiveKit Agents; ``import voicegateway`` alone does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+from livekit.agents import llm, stt, tts
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions, NotGivenOr
+from livekit.agents.utils import is_given
+
+from voicegateway.gateway import Gateway, current_project_var, get_gateway
+from voicegateway.metering.instrument import Instrument
+from voicegateway.metering.meters import DEFAULT_METERS
+from voicegateway.providers import Modality
+
+__all__ = ["LLM", "STT", "TTS", "project", "set_project"]
+
+
+def set_project(name: str | None) -> None:
+    """Bill objects created from now on, in this process, to ``name`` (None: back to
+    ``default_project``). An explicit ``project=`` or an enclosing :func:`project` wins."""
+    gateway = get_gateway()
+    if name is not None:
+        gateway.config.project(name)
+    gateway.default_project = name
+
+
+@contextlib.contextmanager
+def project(name: str) -> Iterator[None]:
+    """Bill objects created inside the block (in this task and its children) to ``name``."""
+    get_gateway().config.project(name)
+    token = current_project_var().set(name)
+    try:
+        yield
+    finally:
+        current_project_var().reset(token)
+
+
+class _Built:
+    """What every wrapper resolves at construction: the plugin object and its metering."""
+
+    def __init__(self, owner: Any, modality: Modality, model: NotGivenOr[str], *,
+                 fallback: Any, project_name: str | None, api_key: Any, base_url: Any,
+                 **options: Any) -> None:
+        gateway: Gateway = get_gateway()
+        name = model if is_given(model) and model else modality
+        self.project = gateway.project_name(project_name)
+        resolution = gateway.resolve(
+            name,
+            modality,
+            project=self.project,
+            fallback=_fallback_models(fallback),
+            api_key=api_key if is_given(api_key) and api_key else None,
+            base_url=base_url if is_given(base_url) and base_url else None,
+        )
+        options = {k: v for k, v in options.items() if is_given(v) and v is not None}
+        self.plugin, self.model = gateway.build(resolution, modality, **options)
+        self.provider = resolution.spec.id
+        self.resolution = resolution
+        self.instrument = Instrument(
+            owner,
+            self.plugin,
+            modality=modality,
+            provider=self.provider,
+            model=self.model,
+            project=self.project,
+            chain=gateway.chain,
+            meter=resolution.spec.meters.get(modality) or DEFAULT_METERS[modality],
+            fallback_from=resolution.fallback_from,
+        )
+
+
+def _fallback_models(fallback: Any) -> list[str]:
+    if not is_given(fallback) or not fallback:
+        return []
+    items = fallback if isinstance(fallback, list) else [fallback]
+    return [item if isinstance(item, str) else item["model"] for item in items]
+
+
+def _conn(given: APIConnectOptions, default: APIConnectOptions | None) -> APIConnectOptions:
+    """The per-call options, or the ``conn_options=`` given at construction when the call
+    passed none."""
+    return default if given is DEFAULT_API_CONNECT_OPTIONS and default is not None else given
+
+
+class STT(stt.STT):
+    """A metered STT. ``model`` is a voicegw.yaml alias or ``provider/model[:language]``."""
+
+    def __init__(
+        self,
+        model: NotGivenOr[str] = NOT_GIVEN,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        base_url: NotGivenOr[str] = NOT_GIVEN,
+        encoding: NotGivenOr[str] = NOT_GIVEN,
+        sample_rate: NotGivenOr[int] = NOT_GIVEN,
+        api_key: NotGivenOr[str] = NOT_GIVEN,
+        api_secret: NotGivenOr[str] = NOT_GIVEN,
+        http_session: aiohttp.ClientSession | None = None,
+        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
+        fallback: NotGivenOr[list[Any] | Any] = NOT_GIVEN,
+        conn_options: NotGivenOr[APIConnectOptions] = NOT_GIVEN,
+        vad: Any = NOT_GIVEN,
+        project: str | None = None,
+    ) -> None:
+        # api_secret and vad belong to LiveKit Cloud's gateway; direct providers need neither.
+        self._built = _Built(
+            self, "stt", model, fallback=fallback, project_name=project, api_key=api_key,
+            base_url=base_url, language=language, encoding=encoding, sample_rate=sample_rate,
+            http_session=http_session, extra=extra_kwargs if is_given(extra_kwargs) else None,
+        )
+        self.plugin: stt.STT = self._built.plugin
+        super().__init__(capabilities=self.plugin.capabilities)
+        self._recognize_metrics_needed = False  # the plugin reports; we must not count twice
+        self._conn_options = conn_options if is_given(conn_options) else None
+
+    @classmethod
+    def from_model_string(cls, model: str) -> STT:
+        return cls(model)
+
+    @property
+    def model(self) -> str:
+        return self._built.model
+
+    @property
+    def provider(self) -> str:
+        return self._built.provider
+
+    @property
+    def project(self) -> str:
+        return self._built.project
+
+    @property
+    def capabilities(self) -> stt.STTCapabilities:
+        return self.plugin.capabilities
+
+    async def _recognize_impl(self, buffer, *, language=NOT_GIVEN, conn_options):
+        return await self.plugin._recognize_impl(buffer, language=language,
+                                                 conn_options=conn_options)
+
+    async def recognize(self, buffer, *, language=NOT_GIVEN,
+                        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS):
+        instrument = self._built.instrument
+        call = instrument.open_call()
+        try:
+            with instrument.scope(call):
+                event = await self.plugin.recognize(
+                    buffer, language=language, conn_options=_conn(conn_options, self._conn_options)
+                )
+        except BaseException as exc:
+            instrument.end(call, error=exc)
+            raise
+        instrument.end(call)
+        return event
+
+    def stream(self, *, language=NOT_GIVEN,
+               conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS) -> stt.RecognizeStream:
+        instrument = self._built.instrument
+        call = instrument.open_call()
+        with instrument.scope(call):
+            stream = self.plugin.stream(language=language, conn_options=_conn(conn_options, self._conn_options))
+        instrument.end_when_done(call, stream, stream._task)
+        return stream
+
+    def update_options(self, **kwargs: Any) -> None:
+        self.plugin.update_options(**kwargs)
+
+    def _update_session_keyterms(self, keyterms: list[str]) -> None:
+        self.plugin._update_session_keyterms(keyterms)
+
+    def _push_conversation_item(self, ev: Any) -> None:
+        self.plugin._push_conversation_item(ev)
+
+    def prewarm(self) -> None:
+        self.plugin.prewarm()
+
+    async def aclose(self) -> None:
+        await self.plugin.aclose()
+
+
+class LLM(llm.LLM):
+    """A metered LLM. ``model`` is a voicegw.yaml alias or ``provider/model``."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        inference_class: str | None = None,
+        extra_kwargs: dict[str, Any] | None = None,
+        prompt_cache_breakpoints: Any = "auto",
+        fallback: list[Any] | Any = NOT_GIVEN,
+        project: str | None = None,
+    ) -> None:
+        # provider, api_secret, inference_class and prompt_cache_breakpoints steer LiveKit Cloud's
+        # gateway; they have no meaning for a direct provider connection.
+        super().__init__()
+        self._built = _Built(
+            self, "llm", model, fallback=fallback, project_name=project, api_key=api_key,
+            base_url=base_url, extra=extra_kwargs,
+        )
+        self.plugin: llm.LLM = self._built.plugin
+
+    @classmethod
+    def from_model_string(cls, model: str) -> LLM:
+        return cls(model)
+
+    @property
+    def model(self) -> str:
+        return self._built.model
+
+    @property
+    def provider(self) -> str:
+        return self._built.provider
+
+    @property
+    def project(self) -> str:
+        return self._built.project
+
+    def chat(self, **kwargs: Any) -> llm.LLMStream:
+        instrument = self._built.instrument
+        call = instrument.open_call()
+        with instrument.scope(call):
+            stream = self.plugin.chat(**kwargs)
+        instrument.end_when_done(call, stream, stream._task)
+        return stream
+
+    def update_options(self, **kwargs: Any) -> None:
+        self.plugin.update_options(**kwargs)
+
+    def prewarm(self) -> None:
+        self.plugin.prewarm()
+
+    async def aclose(self) -> None:
+        await self.plugin.aclose()
+
+
+class TTS(tts.TTS):
+    """A metered TTS. ``model`` is a voicegw.yaml alias or ``provider/model[:voice]``."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        voice: NotGivenOr[str] = NOT_GIVEN,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        encoding: NotGivenOr[str] = NOT_GIVEN,
+        sample_rate: NotGivenOr[int] = NOT_GIVEN,
+        base_url: NotGivenOr[str] = NOT_GIVEN,
+        api_key: NotGivenOr[str] = NOT_GIVEN,
+        api_secret: NotGivenOr[str] = NOT_GIVEN,
+        http_session: aiohttp.ClientSession | None = None,
+        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
+        fallback: NotGivenOr[list[Any] | Any] = NOT_GIVEN,
+        conn_options: NotGivenOr[APIConnectOptions] = NOT_GIVEN,
+        project: str | None = None,
+    ) -> None:
+        self._built = _Built(
+            self, "tts", model, fallback=fallback, project_name=project, api_key=api_key,
+            base_url=base_url, voice=voice, language=language, encoding=encoding,
+            sample_rate=sample_rate, http_session=http_session,
+            extra=extra_kwargs if is_given(extra_kwargs) else None,
+        )
+        self.plugin: tts.TTS = self._built.plugin
+        super().__init__(
+            capabilities=self.plugin.capabilities,
+            sample_rate=self.plugin.sample_rate,
+            num_channels=self.plugin.num_channels,
+        )
+        self._conn_options = conn_options if is_given(conn_options) else None
+
+    @classmethod
+    def from_model_string(cls, model: str) -> TTS:
+        return cls(model)
+
+    @property
+    def model(self) -> str:
+        return self._built.model
+
+    @property
+    def provider(self) -> str:
+        return self._built.provider
+
+    @property
+    def project(self) -> str:
+        return self._built.project
+
+    @property
+    def capabilities(self) -> tts.TTSCapabilities:
+        return self.plugin.capabilities
+
+    @property
+    def markup(self) -> Any:
+        return self.plugin.markup
+
+    def _set_expressive(self, enabled: bool) -> None:
+        super()._set_expressive(enabled)
+        self.plugin._set_expressive(enabled)
+
+    def synthesize(self, text: str, *,
+                   conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
+                   ) -> tts.ChunkedStream:
+        instrument = self._built.instrument
+        call = instrument.open_call()
+        with instrument.scope(call):
+            stream = self.plugin.synthesize(text, conn_options=_conn(conn_options, self._conn_options))
+        instrument.end_when_done(call, stream, stream._synthesize_task)
+        return stream
+
+    def stream(self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
+               ) -> tts.SynthesizeStream:
+        instrument = self._built.instrument
+        call = instrument.open_call()
+        with instrument.scope(call):
+            stream = self.plugin.stream(conn_options=_conn(conn_options, self._conn_options))
+        instrument.end_when_done(call, stream, stream._task)
+        return stream
+
+    def update_options(self, **kwargs: Any) -> None:
+        self.plugin.update_options(**kwargs)
+
+    def prewarm(self) -> None:
+        self.plugin.prewarm()
+
+    async def aclose(self) -> None:
+        await self.plugin.aclose()

@@ -1,0 +1,131 @@
+"""The middleware chain every call passes.
+
+A middleware sees three moments of a call, in chain order:
+
+- ``on_call_start(call)``: before the provider is contacted. Raising here refuses the call (the
+  budget and rate-limit steps use this); the exception reaches the agent.
+- ``on_usage(call, record)``: each time the provider's plugin reports billable usage. Steps
+  annotate the record (job ids, latency, cost) and the last one stores it.
+- ``on_call_end(call)``: once, when the call's stream is finished, with ``call.status`` set.
+
+Errors raised in ``on_usage``/``on_call_end`` are logged and swallowed: metering never breaks a
+conversation. The chain runs on the agent's event loop, so steps must not block.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+
+from voicegateway.metering.records import Call, UsageRecord
+
+log = logging.getLogger("voicegateway.metering")
+
+
+class Middleware:
+    """Base class: override the steps you need. ``name`` identifies the step in logs."""
+
+    name = "middleware"
+
+    def on_call_start(self, call: Call) -> None:
+        """Before the provider is contacted; raise to refuse the call."""
+
+    def on_usage(self, call: Call, record: UsageRecord) -> None:
+        """A billable report from the provider's plugin."""
+
+    def on_call_end(self, call: Call) -> None:
+        """The call is over; ``call.status`` is ok, error or cancelled."""
+
+
+class MiddlewareChain:
+    """An ordered, immutable list of middlewares with the three entry points."""
+
+    def __init__(self, middlewares: Iterable[Middleware]) -> None:
+        self._steps: tuple[Middleware, ...] = tuple(middlewares)
+
+    @property
+    def steps(self) -> Sequence[Middleware]:
+        return self._steps
+
+    def start(self, call: Call) -> None:
+        for step in self._steps:
+            step.on_call_start(call)
+
+    def usage(self, call: Call, record: UsageRecord) -> None:
+        call.records += 1
+        for step in self._steps:
+            try:
+                step.on_usage(call, record)
+            except Exception:
+                log.exception("middleware %s failed on a usage record; continuing", step.name)
+
+    def end(self, call: Call) -> None:
+        if call.ended:
+            return
+        call.ended = True
+        for step in self._steps:
+            try:
+                step.on_call_end(call)
+            except Exception:
+                log.exception("middleware %s failed at the end of a call; continuing", step.name)
+
+
+class SessionCorrelation(Middleware):
+    """Stamps the LiveKit job id, room and session id, when the call runs inside a job."""
+
+    name = "session"
+
+    def on_call_start(self, call: Call) -> None:
+        call.job_id, call.room, call.session_id = _job_identity()
+
+    def on_usage(self, call: Call, record: UsageRecord) -> None:
+        if record.job_id is None:
+            record.job_id, record.room, record.session_id = call.job_id, call.room, call.session_id
+
+
+class Latency(Middleware):
+    """Keeps each call's wall-clock duration, and fills a record's duration where the plugin gave
+    none (streamed STT reports no duration of its own)."""
+
+    name = "latency"
+
+    def on_usage(self, call: Call, record: UsageRecord) -> None:
+        if record.duration_ms is None:
+            record.duration_ms = (time.perf_counter() - call.started) * 1000.0
+
+    def on_call_end(self, call: Call) -> None:
+        call.duration_ms = (time.perf_counter() - call.started) * 1000.0
+
+
+class Recording(Middleware):
+    """The last step: hands records to a sink. A call that ended without any usage report
+    (it failed, or was cancelled before the provider said anything) still leaves one record, so
+    errors and cancellations are visible next to the calls that succeeded."""
+
+    name = "recording"
+
+    def __init__(self, sink) -> None:
+        self._sink = sink
+
+    def on_usage(self, call: Call, record: UsageRecord) -> None:
+        self._sink.append(record)
+
+    def on_call_end(self, call: Call) -> None:
+        if call.records == 0:
+            record = UsageRecord.for_call(call)
+            record.status, record.error_class = call.status, call.error_class
+            record.duration_ms = call.duration_ms
+            self._sink.append(record)
+
+
+def _job_identity() -> tuple[str | None, str | None, str | None]:
+    try:
+        from livekit.agents import get_job_context
+
+        ctx = get_job_context()
+    except (ImportError, RuntimeError):
+        return None, None, None
+    job = ctx.job
+    room = job.room.name if job.room else None
+    return job.id, room, getattr(job.room, "sid", None) or None

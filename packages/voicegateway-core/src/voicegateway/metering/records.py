@@ -1,0 +1,112 @@
+"""The shapes metering works with: a ``Call`` (one chat, recognition or synthesis) and the
+``UsageRecord``s it produces (one per billable report from the provider's plugin).
+
+Plain slotted dataclasses: building one costs about 2 µs, and they are built on the agent's hot
+path, so no pydantic and no uuid4 here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+
+_PROCESS_PREFIX = os.urandom(5).hex()
+_counter = itertools.count(1)
+
+
+def new_id() -> str:
+    """A process-unique, globally unlikely-to-collide id: a random per-process prefix and a counter.
+
+    About 150 ns against 1.6 µs for ``uuid4()``. A forked child gets a fresh prefix from
+    :func:`_reseed_after_fork`, so parents and children never hand out the same id.
+    """
+    return f"{_PROCESS_PREFIX}-{next(_counter):x}"
+
+
+def _reseed_after_fork() -> None:
+    global _PROCESS_PREFIX, _counter
+    _PROCESS_PREFIX = os.urandom(5).hex()
+    _counter = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
+
+
+@dataclass(slots=True)
+class Call:
+    """One request to a provider: an LLM chat, an STT stream or recognition, a TTS synthesis."""
+
+    modality: str
+    provider: str
+    model: str
+    project: str
+    call_id: str = field(default_factory=new_id)
+    ts: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.perf_counter)
+    job_id: str | None = None
+    room: str | None = None
+    session_id: str | None = None
+    status: str = "ok"
+    error_class: str | None = None
+    fallback_from: str | None = None
+    duration_ms: float | None = None
+    records: int = 0
+    ended: bool = False
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One billable report. Units are what the provider bills for, per modality:
+
+    - STT: ``audio_seconds`` (as the provider's plugin reports it);
+    - LLM: ``input_tokens`` (all prompt tokens, cached ones included), ``cached_tokens``,
+      ``cache_creation_tokens``, ``output_tokens`` (reasoning included) and ``reasoning_tokens``;
+    - TTS: ``characters``, and ``audio_seconds`` produced;
+    - speech models billed by tokens also carry ``input_tokens``/``output_tokens``.
+    """
+
+    call_id: str
+    modality: str
+    provider: str
+    model: str
+    project: str
+    request_id: str = field(default_factory=new_id)
+    ts: float = field(default_factory=time.time)
+    job_id: str | None = None
+    room: str | None = None
+    session_id: str | None = None
+    audio_seconds: float = 0.0
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    cache_creation_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    characters: int = 0
+    ttfb_ms: float | None = None
+    duration_ms: float | None = None
+    status: str = "ok"
+    error_class: str | None = None
+    fallback_from: str | None = None
+    estimated: bool = False
+
+    @classmethod
+    def for_call(cls, call: Call) -> UsageRecord:
+        return cls(
+            call_id=call.call_id,
+            modality=call.modality,
+            provider=call.provider,
+            model=call.model,
+            project=call.project,
+            job_id=call.job_id,
+            room=call.room,
+            session_id=call.session_id,
+            fallback_from=call.fallback_from,
+        )
+
+    def units(self) -> dict[str, float | int]:
+        """The non-zero billable units, for display."""
+        names = ("audio_seconds", "input_tokens", "cached_tokens", "cache_creation_tokens",
+                 "output_tokens", "reasoning_tokens", "characters")
+        return {n: getattr(self, n) for n in names if getattr(self, n)}

@@ -1,0 +1,168 @@
+"""From a model name an agent writes to the provider and model that will serve it.
+
+A name is a ``models:`` alias from voicegw.yaml (one model or a chain), or a model string in
+LiveKit's grammar: ``provider/model``, with ``:language`` (STT) or ``:voice`` (TTS) after it, or a
+bare ``provider`` for its default model. The candidates are the alias's chain, then the agent's
+``fallback=`` list, then ``fallbacks.<modality>`` of the project and of the file. Resolution walks
+them in order and takes the first whose plugin loads, which offers the modality, and whose key is
+set; every skipped candidate is kept with its reason, and logged.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from voicegateway.errors import ModelNotFound, ProviderUnavailable
+from voicegateway.providers import Modality, ProviderSpec
+
+log = logging.getLogger("voicegateway.resolution")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """A parsed model string. ``model`` is empty when only the provider was named."""
+
+    provider: str
+    model: str
+    suffix: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, modality: Modality) -> ModelRef:
+        text = text.strip()
+        provider, _, rest = text.partition("/")
+        suffix = None
+        # LiveKit's grammar: the last ':' carries the language (STT) or the voice (TTS). LLM model
+        # names keep theirs (Ollama tags such as llama3.2:3b).
+        if modality != "llm":
+            if rest and ":" in rest:
+                rest, _, suffix = rest.rpartition(":")
+            elif not rest and ":" in provider:
+                provider, _, suffix = provider.partition(":")
+        if not provider:
+            raise ModelNotFound(f"model string {text!r} names no provider (write provider/model)")
+        return cls(provider=provider, model=rest, suffix=suffix or None)
+
+    def __str__(self) -> str:
+        text = f"{self.provider}/{self.model}" if self.model else self.provider
+        return f"{text}:{self.suffix}" if self.suffix else text
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The candidate chosen to serve a model name, and why the ones before it were skipped."""
+
+    name: str
+    ref: ModelRef
+    spec: ProviderSpec
+    api_key: str | None = field(repr=False)
+    base_url: str | None
+    settings: object
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def fallback_from(self) -> str | None:
+        """The first candidate, when resolution had to move past it."""
+        return self.skipped[0][0] if self.skipped else None
+
+
+def candidates(
+    name: str,
+    modality: Modality,
+    *,
+    aliases: Mapping[str, str | list[str]],
+    fallback: Iterable[str] = (),
+    chains: Iterable[Iterable[str]] = (),
+) -> list[str]:
+    """The ordered, de-duplicated model strings to try for ``name``."""
+    if name in aliases:
+        entry = aliases[name]
+        first = [entry] if isinstance(entry, str) else list(entry)
+    elif "/" in name or _looks_like_provider(name):
+        first = [name]
+    else:
+        close = difflib.get_close_matches(name, list(aliases), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        known = ", ".join(sorted(aliases)) or "none defined"
+        raise ModelNotFound(
+            f"{name!r} is not a model alias in voicegw.yaml (models: {known}) and not a "
+            f"provider/model string{hint}"
+        )
+    ordered: list[str] = []
+    for text in (*first, *fallback, *(t for chain in chains for t in chain)):
+        if text not in ordered:
+            ordered.append(text)
+    return ordered
+
+
+def _looks_like_provider(name: str) -> bool:
+    return name.split(":", 1)[0].replace("-", "").replace("_", "").isalnum() and name.islower()
+
+
+def resolve(
+    name: str,
+    modality: Modality,
+    texts: list[str],
+    *,
+    provider_spec,
+    provider_settings,
+    api_key: str | None = None,
+    base_url: str | None = None,
+) -> Resolution:
+    """Walk ``texts`` and return the first candidate that can serve ``modality``.
+
+    ``provider_spec(id)`` loads a provider (raising ProviderUnavailable); ``provider_settings(id)``
+    returns its resolved voicegw.yaml settings (raising when a ``${VAR}`` it needs is unset).
+    ``api_key``/``base_url`` given by the agent apply to the first candidate only.
+    """
+    skipped: list[tuple[str, str]] = []
+    for index, text in enumerate(texts):
+        ref = ModelRef.parse(text, modality)
+        reason, chosen = _try(ref, modality, provider_spec, provider_settings,
+                              api_key if index == 0 else None, base_url if index == 0 else None)
+        if chosen is None:
+            skipped.append((str(ref), reason))
+            continue
+        spec, key, url, settings = chosen
+        if skipped:
+            log.warning(
+                "%s %r served by %s; skipped %s",
+                modality, name, ref, "; ".join(f"{t} ({why})" for t, why in skipped),
+            )
+        return Resolution(name, ref, spec, key, url, settings, tuple(skipped))
+    lines = "\n".join(f"  - {text}: {why}" for text, why in skipped)
+    raise ProviderUnavailable(f"no provider can serve {modality} {name!r}:\n{lines}")
+
+
+def _try(ref, modality, provider_spec, provider_settings, api_key, base_url):
+    try:
+        spec: ProviderSpec = provider_spec(ref.provider)
+    except ProviderUnavailable as exc:
+        return str(exc), None
+    if spec.factory(modality) is None:
+        offers = ", ".join(spec.modalities)
+        return f"{spec.id} offers no {modality} (it offers {offers})", None
+    try:
+        settings = provider_settings(spec.id)
+    except Exception as exc:  # MissingEnvError: names the variable and the line, never a value
+        return str(exc), None
+    key = api_key or _secret(getattr(settings, "api_key", None)) or _env_key(spec.key_env)
+    if spec.needs_key and not key:
+        where = " or ".join(f"${v}" for v in spec.key_env)
+        return f"no API key: set {where}, or providers.{spec.id}.api_key in voicegw.yaml", None
+    url = base_url or getattr(settings, "base_url", None)
+    return "", (spec, key, url, settings)
+
+
+def _secret(secret) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def _env_key(names: Iterable[str]) -> str | None:
+    for var in names:
+        if os.environ.get(var):
+            return os.environ[var]
+    return None

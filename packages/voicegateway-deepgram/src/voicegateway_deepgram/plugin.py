@@ -1,0 +1,83 @@
+"""Registers the ``deepgram`` provider.
+
+``providers.deepgram.base_url`` is the API root (``https://api.deepgram.com/v1``); the factories
+add ``/listen`` and ``/speak``. Deepgram bills a streaming connection for its whole lifetime, and
+``livekit-plugins-deepgram`` reports exactly that (periodically, and the remainder at close), so
+the core's default STT meter is already the bill.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voicegateway.hookspecs import hookimpl
+from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+
+VOICEGATEWAY_PLUGIN_API = 1
+
+DEFAULT_BASE_URL = "https://api.deepgram.com/v1"
+
+MODELS = (
+    ModelInfo("nova-3", "stt", "streaming; billed per second of connection"),
+    ModelInfo("nova-3-medical", "stt"),
+    ModelInfo("nova-2", "stt"),
+    ModelInfo("nova-2-phonecall", "stt"),
+    ModelInfo("aura-2", "tts", "voice in the suffix: deepgram/aura-2:andromeda-en"),
+    ModelInfo("aura", "tts", "voice in the suffix: deepgram/aura:asteria-en"),
+)
+
+
+def _url(request: BuildRequest, path: str) -> str:
+    return (request.base_url or DEFAULT_BASE_URL).rstrip("/") + path
+
+
+def make_stt(request: BuildRequest) -> Any:
+    from livekit.plugins import deepgram
+
+    kwargs: dict[str, Any] = {
+        "model": request.model,
+        "api_key": request.api_key,
+        "base_url": _url(request, "/listen"),
+        "http_session": request.http_session,
+    }
+    if request.language:
+        kwargs["language"] = request.language
+    if request.sample_rate:
+        kwargs["sample_rate"] = request.sample_rate
+    return deepgram.STT(**kwargs, **request.extra)
+
+
+def tts_model_name(model: str, voice: str | None) -> str:
+    """Deepgram names a TTS model with its voice: ``aura-2`` + ``andromeda-en`` is
+    ``aura-2-andromeda-en``. A full name passes through unchanged."""
+    return f"{model}-{voice}" if voice else model
+
+
+def make_tts(request: BuildRequest) -> Any:
+    from livekit.plugins import deepgram
+
+    kwargs: dict[str, Any] = {
+        "model": tts_model_name(request.model, request.voice),
+        "api_key": request.api_key,
+        "base_url": _url(request, "/speak"),
+        "http_session": request.http_session,
+    }
+    if request.sample_rate:
+        kwargs["sample_rate"] = request.sample_rate
+    return deepgram.TTS(**kwargs, **request.extra)
+
+
+@hookimpl
+def register_providers(register):
+    register(
+        ProviderSpec(
+            id="deepgram",
+            stt=make_stt,
+            tts=make_tts,
+            key_env=("DEEPGRAM_API_KEY",),
+            price_catalog="deepgram",
+            models=MODELS,
+            default_models={"stt": "nova-3", "tts": "aura-2-andromeda-en"},
+            livekit_plugins=("livekit.plugins.deepgram",),
+        )
+    )
