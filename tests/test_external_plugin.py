@@ -1,0 +1,70 @@
+"""A provider distribution that is not part of this repository, installed beside it, shows up in
+``voicegw providers`` with no change to the core; one whose requirements are missing is reported
+as such without breaking the others."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+PLUGIN = textwrap.dedent('''
+    from voicegateway.hookspecs import hookimpl
+    from voicegateway.providers import ModelInfo, ProviderSpec
+
+    VOICEGATEWAY_PLUGIN_API = 1
+
+    def make_tts(request):
+        raise NotImplementedError
+
+    @hookimpl
+    def register_providers(register):
+        register(ProviderSpec(id="{pid}", tts=make_tts, key_env=("{env}",),
+                              models=(ModelInfo("voice-1", "tts"),)))
+''')
+
+
+def _install(site: Path, dist: str, version: str, pid: str, requires: list[str] = ()) -> None:
+    """Lay out an installed distribution the way pip does: its module and a .dist-info."""
+    module = dist.replace("-", "_")
+    (site / module).mkdir()
+    (site / module / "__init__.py").write_text("")
+    (site / module / "plugin.py").write_text(PLUGIN.format(pid=pid, env=f"{pid.upper()}_KEY"))
+    info = site / f"{module}-{version}.dist-info"
+    info.mkdir()
+    reqs = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{reqs}")
+    (info / "entry_points.txt").write_text(f"[voicegateway]\n{pid} = {module}.plugin\n")
+    (info / "RECORD").write_text("")
+
+
+def _providers(site: Path) -> list[dict]:
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run(
+        [sys.executable, "-m", "voicegateway.cli", "providers", "--json"],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_third_party_provider_is_discovered(tmp_path):
+    _install(tmp_path, "acme-voice", "0.3.0", "acme")
+    rows = {row["id"]: row for row in _providers(tmp_path)}
+    acme = rows["acme"]
+    assert acme["status"] == "loaded"
+    assert acme["distribution"] == "acme-voice"
+    assert acme["version"] == "0.3.0"
+    assert acme["modalities"] == ["tts"]
+    assert acme["key_env"] == ["ACME_KEY"]
+    assert rows["openai"]["status"] == "loaded"  # the others are unaffected
+
+
+def test_missing_requirement_is_reported_before_import(tmp_path):
+    _install(tmp_path, "needy-voice", "1.0.0", "needy", requires=["no-such-package-vg>=2"])
+    rows = {row["id"]: row for row in _providers(tmp_path)}
+    assert rows["needy"]["status"] == "failed"
+    assert "no-such-package-vg>=2 (not installed)" in rows["needy"]["error"]
+    assert rows["deepgram"]["status"] == "loaded"
