@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-PLUGIN = textwrap.dedent('''
+PLUGIN = textwrap.dedent("""
     from voicegateway.hookspecs import hookimpl
     from voicegateway.providers import ModelInfo, ProviderSpec
 
@@ -24,7 +24,7 @@ PLUGIN = textwrap.dedent('''
     def register_providers(register):
         register(ProviderSpec(id="{pid}", tts=make_tts, key_env=("{env}",),
                               models=(ModelInfo("voice-1", "tts"),)))
-''')
+""")
 
 
 def _install(site: Path, dist: str, version: str, pid: str, requires: list[str] = ()) -> None:
@@ -36,7 +36,9 @@ def _install(site: Path, dist: str, version: str, pid: str, requires: list[str] 
     info = site / f"{module}-{version}.dist-info"
     info.mkdir()
     reqs = "".join(f"Requires-Dist: {r}\n" for r in requires)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{reqs}")
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{reqs}"
+    )
     (info / "entry_points.txt").write_text(f"[voicegateway]\n{pid} = {module}.plugin\n")
     (info / "RECORD").write_text("")
 
@@ -45,7 +47,10 @@ def _providers(site: Path) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(site)}
     out = subprocess.run(
         [sys.executable, "-m", "voicegateway.cli", "providers", "--json"],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     return json.loads(out.stdout)
 

@@ -4,8 +4,23 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("livekit", "openai", "deepgram", "anthropic", "duckdb", "pyarrow", "yaml", "pydantic",
-         "pluggy", "aiohttp", "fastapi", "starlette", "httpx", "httpx2", "numpy")
+HEAVY = (
+    "livekit",
+    "openai",
+    "deepgram",
+    "anthropic",
+    "duckdb",
+    "pyarrow",
+    "yaml",
+    "pydantic",
+    "pluggy",
+    "aiohttp",
+    "fastapi",
+    "starlette",
+    "httpx",
+    "httpx2",
+    "numpy",
+)
 
 
 def _modules_after(code: str) -> list[str]:
@@ -21,9 +36,7 @@ def test_import_voicegateway_imports_nothing_heavy():
 
 
 def test_listing_plugins_imports_no_plugin_and_no_sdk():
-    loaded = _modules_after(
-        "from voicegateway.plugins import PluginHost; PluginHost().plugins()"
-    )
+    loaded = _modules_after("from voicegateway.plugins import PluginHost; PluginHost().plugins()")
     assert not [m for m in loaded if m.startswith(("voicegateway_", "livekit", "openai"))]
 
 

@@ -88,7 +88,9 @@ def test_two_plugins_claiming_one_provider_id_is_an_error():
 def test_unknown_provider_names_what_is_installed_and_how_to_install():
     host = PluginHost(discover=False)
     host.register(_plugin("acme_plugin", _spec("acme")))
-    with pytest.raises(ProviderUnavailable, match=r"no provider 'nope'.*acme.*voicegateway\[nope\]"):
+    with pytest.raises(
+        ProviderUnavailable, match=r"no provider 'nope'.*acme.*voicegateway\[nope\]"
+    ):
         host.provider("nope")
 
 
@@ -109,7 +111,6 @@ def test_provider_spec_validates_itself():
 
 
 def test_discovery_lists_installed_plugins_without_importing_them():
-    import sys
 
     host = PluginHost()
     infos = host.plugins()

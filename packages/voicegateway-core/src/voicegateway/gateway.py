@@ -101,8 +101,10 @@ class Gateway:
         base_url: str | None = None,
     ) -> Resolution:
         config = self.config
-        chains = (config.project(project).fallbacks.get(modality, ()),
-                  config.fallbacks.get(modality, ()))
+        chains = (
+            config.project(project).fallbacks.get(modality, ()),
+            config.fallbacks.get(modality, ()),
+        )
         texts = candidates(name, modality, aliases=config.models, fallback=fallback, chains=chains)
         return resolve(
             name,

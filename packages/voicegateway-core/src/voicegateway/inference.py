@@ -17,7 +17,12 @@ from typing import Any
 
 import aiohttp
 from livekit.agents import llm, stt, tts
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, APIConnectOptions, NotGivenOr
+from livekit.agents.types import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    NOT_GIVEN,
+    APIConnectOptions,
+    NotGivenOr,
+)
 from livekit.agents.utils import is_given
 
 from voicegateway.gateway import Gateway, current_project_var, get_gateway
@@ -51,9 +56,18 @@ def project(name: str) -> Iterator[None]:
 class _Built:
     """What every wrapper resolves at construction: the plugin object and its metering."""
 
-    def __init__(self, owner: Any, modality: Modality, model: NotGivenOr[str], *,
-                 fallback: Any, project_name: str | None, api_key: Any, base_url: Any,
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        owner: Any,
+        modality: Modality,
+        model: NotGivenOr[str],
+        *,
+        fallback: Any,
+        project_name: str | None,
+        api_key: Any,
+        base_url: Any,
+        **options: Any,
+    ) -> None:
         gateway: Gateway = get_gateway()
         name = model if is_given(model) and model else modality
         self.project = gateway.project_name(project_name)
@@ -117,9 +131,18 @@ class STT(stt.STT):
     ) -> None:
         # api_secret and vad belong to LiveKit Cloud's gateway; direct providers need neither.
         self._built = _Built(
-            self, "stt", model, fallback=fallback, project_name=project, api_key=api_key,
-            base_url=base_url, language=language, encoding=encoding, sample_rate=sample_rate,
-            http_session=http_session, extra=extra_kwargs if is_given(extra_kwargs) else None,
+            self,
+            "stt",
+            model,
+            fallback=fallback,
+            project_name=project,
+            api_key=api_key,
+            base_url=base_url,
+            language=language,
+            encoding=encoding,
+            sample_rate=sample_rate,
+            http_session=http_session,
+            extra=extra_kwargs if is_given(extra_kwargs) else None,
         )
         self.plugin: stt.STT = self._built.plugin
         super().__init__(capabilities=self.plugin.capabilities)
@@ -147,11 +170,17 @@ class STT(stt.STT):
         return self.plugin.capabilities
 
     async def _recognize_impl(self, buffer, *, language=NOT_GIVEN, conn_options):
-        return await self.plugin._recognize_impl(buffer, language=language,
-                                                 conn_options=conn_options)
+        return await self.plugin._recognize_impl(
+            buffer, language=language, conn_options=conn_options
+        )
 
-    async def recognize(self, buffer, *, language=NOT_GIVEN,
-                        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS):
+    async def recognize(
+        self,
+        buffer,
+        *,
+        language=NOT_GIVEN,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+    ):
         instrument = self._built.instrument
         call = instrument.open_call()
         try:
@@ -165,12 +194,15 @@ class STT(stt.STT):
         instrument.end(call)
         return event
 
-    def stream(self, *, language=NOT_GIVEN,
-               conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS) -> stt.RecognizeStream:
+    def stream(
+        self, *, language=NOT_GIVEN, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
+    ) -> stt.RecognizeStream:
         instrument = self._built.instrument
         call = instrument.open_call()
         with instrument.scope(call):
-            stream = self.plugin.stream(language=language, conn_options=_conn(conn_options, self._conn_options))
+            stream = self.plugin.stream(
+                language=language, conn_options=_conn(conn_options, self._conn_options)
+            )
         instrument.end_when_done(call, stream, stream._task)
         return stream
 
@@ -211,8 +243,14 @@ class LLM(llm.LLM):
         # gateway; they have no meaning for a direct provider connection.
         super().__init__()
         self._built = _Built(
-            self, "llm", model, fallback=fallback, project_name=project, api_key=api_key,
-            base_url=base_url, extra=extra_kwargs,
+            self,
+            "llm",
+            model,
+            fallback=fallback,
+            project_name=project,
+            api_key=api_key,
+            base_url=base_url,
+            extra=extra_kwargs,
         )
         self.plugin: llm.LLM = self._built.plugin
 
@@ -271,9 +309,18 @@ class TTS(tts.TTS):
         project: str | None = None,
     ) -> None:
         self._built = _Built(
-            self, "tts", model, fallback=fallback, project_name=project, api_key=api_key,
-            base_url=base_url, voice=voice, language=language, encoding=encoding,
-            sample_rate=sample_rate, http_session=http_session,
+            self,
+            "tts",
+            model,
+            fallback=fallback,
+            project_name=project,
+            api_key=api_key,
+            base_url=base_url,
+            voice=voice,
+            language=language,
+            encoding=encoding,
+            sample_rate=sample_rate,
+            http_session=http_session,
             extra=extra_kwargs if is_given(extra_kwargs) else None,
         )
         self.plugin: tts.TTS = self._built.plugin
@@ -312,18 +359,21 @@ class TTS(tts.TTS):
         super()._set_expressive(enabled)
         self.plugin._set_expressive(enabled)
 
-    def synthesize(self, text: str, *,
-                   conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
-                   ) -> tts.ChunkedStream:
+    def synthesize(
+        self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
+    ) -> tts.ChunkedStream:
         instrument = self._built.instrument
         call = instrument.open_call()
         with instrument.scope(call):
-            stream = self.plugin.synthesize(text, conn_options=_conn(conn_options, self._conn_options))
+            stream = self.plugin.synthesize(
+                text, conn_options=_conn(conn_options, self._conn_options)
+            )
         instrument.end_when_done(call, stream, stream._synthesize_task)
         return stream
 
-    def stream(self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
-               ) -> tts.SynthesizeStream:
+    def stream(
+        self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
+    ) -> tts.SynthesizeStream:
         instrument = self._built.instrument
         call = instrument.open_call()
         with instrument.scope(call):

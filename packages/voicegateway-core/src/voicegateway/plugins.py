@@ -104,11 +104,12 @@ class PluginHost:
         return dict(self._providers)
 
     def register(self, plugin: object, name: str | None = None) -> list[ProviderSpec]:
-        """Register a plugin object or module directly, bypassing entry points (tests, embedding)."""
+        """Register a plugin object or module without an entry point (tests, embedding)."""
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         with self._lock:
-            info = PluginInfo(name=name, module=getattr(plugin, "__name__", name), distribution=None,
-                              version=None)
+            info = PluginInfo(
+                name=name, module=getattr(plugin, "__name__", name), distribution=None, version=None
+            )
             self.plugins()[name] = info
             self._register(info, plugin)
             if info.status == "failed":

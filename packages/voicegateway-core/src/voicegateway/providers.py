@@ -75,7 +75,7 @@ class ProviderSpec:
     - ``key_env``: environment variables the key may come from when voicegw.yaml gives none, in
       order. Empty for providers that need no key (local engines).
     - ``price_catalog``: the provider id in the price catalog; ``None`` for local engines.
-    - ``models``: models it knows; ``default_models``: the model used when only the provider is named.
+    - ``models``: models it knows; ``default_models``: used when only the provider is named.
     - ``meters``: per-modality unit meters replacing the core defaults.
     - ``settings``: a ``ProviderSettings`` subclass for provider-specific keys in voicegw.yaml.
     - ``livekit_plugins``: modules the factories import; resolution imports them on the main

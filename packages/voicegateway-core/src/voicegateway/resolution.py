@@ -121,8 +121,14 @@ def resolve(
     skipped: list[tuple[str, str]] = []
     for index, text in enumerate(texts):
         ref = ModelRef.parse(text, modality)
-        reason, chosen = _try(ref, modality, provider_spec, provider_settings,
-                              api_key if index == 0 else None, base_url if index == 0 else None)
+        reason, chosen = _try(
+            ref,
+            modality,
+            provider_spec,
+            provider_settings,
+            api_key if index == 0 else None,
+            base_url if index == 0 else None,
+        )
         if chosen is None:
             skipped.append((str(ref), reason))
             continue
@@ -130,7 +136,10 @@ def resolve(
         if skipped:
             log.warning(
                 "%s %r served by %s; skipped %s",
-                modality, name, ref, "; ".join(f"{t} ({why})" for t, why in skipped),
+                modality,
+                name,
+                ref,
+                "; ".join(f"{t} ({why})" for t, why in skipped),
             )
         return Resolution(name, ref, spec, key, url, settings, tuple(skipped))
     lines = "\n".join(f"  - {text}: {why}" for text, why in skipped)

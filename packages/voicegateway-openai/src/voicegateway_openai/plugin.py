@@ -73,8 +73,11 @@ def register_providers(register):
             key_env=("OPENAI_API_KEY",),
             price_catalog="openai",
             models=MODELS,
-            default_models={"llm": "gpt-4o-mini", "stt": "gpt-4o-mini-transcribe",
-                            "tts": "gpt-4o-mini-tts"},
+            default_models={
+                "llm": "gpt-4o-mini",
+                "stt": "gpt-4o-mini-transcribe",
+                "tts": "gpt-4o-mini-tts",
+            },
             livekit_plugins=("livekit.plugins.openai",),
         )
     )

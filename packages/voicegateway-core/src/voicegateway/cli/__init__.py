@@ -19,9 +19,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"voicegw {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH",
-                        help="voicegw.yaml to use (default: $VOICEGW_CONFIG, ./voicegw.yaml, "
-                             "~/.config/voicegateway/voicegw.yaml)")
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="voicegw.yaml to use (default: $VOICEGW_CONFIG, ./voicegw.yaml, "
+        "~/.config/voicegateway/voicegw.yaml)",
+    )
     common.add_argument("--profile", help="profile to apply (default: $VOICEGW_PROFILE)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

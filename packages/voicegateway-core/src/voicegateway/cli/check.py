@@ -42,25 +42,30 @@ def run(args) -> int:
     infos = gateway.plugins.load_all()
     for info in infos.values():
         if info.status == "failed":
-            problems.append(f"plugin {info.name} ({info.distribution}) failed to load: {info.error}")
+            problems.append(
+                f"plugin {info.name} ({info.distribution}) failed to load: {info.error}"
+            )
     installed = gateway.plugins.providers()
     rows = []
     for pid in sorted(set(installed) | set(config.providers)):
         spec = installed.get(pid)
         status = "installed" if spec else _not_installed(pid, infos)
-        rows.append([pid, ",".join(spec.modalities) if spec else "", status, _key_status(config, pid, spec)])
+        rows.append(
+            [pid, ",".join(spec.modalities) if spec else "", status, _key_status(config, pid, spec)]
+        )
     say(table(["provider", "modalities", "plugin", "key"], rows))
 
-    say("")
-    model_rows = []
+    if config.models:
+        say("\nmodels:")
+    width = max((len(alias) for alias in config.models), default=0)
     for alias in config.models:
         served, error = _resolve_alias(gateway, alias)
-        model_rows.append([alias, served or "-", error or ""])
-        if error:
-            problems.append(f"model {alias!r} cannot be served: {error}")
-    if model_rows:
-        say(table(["model", "served by", "problem"], model_rows))
-
+        if served:
+            say(f"  {alias.ljust(width)}  -> {served}")
+        else:
+            say(f"  {alias.ljust(width)}  cannot be served: {error}")
+            problems.append(f"model {alias!r} cannot be served")
+    say("")
     for missing in config.missing_env():
         say(f"unset: {missing}")
 
@@ -98,24 +103,34 @@ def _key_status(config, pid: str, spec) -> str:
 
 
 def _resolve_alias(gateway, alias: str) -> tuple[str | None, str | None]:
-    """Which candidate would serve ``alias``, for the modality its first model belongs to."""
+    """Which candidate would serve ``alias``, and for which modality, or why none can.
+
+    An alias does not say its modality; the first candidate whose provider is installed tells it
+    (by the model's listing, or the provider's only modality).
+    """
+    entry = gateway.config.models[alias]
+    texts = [entry] if isinstance(entry, str) else entry
+    modality = _modality_of(gateway, texts)
+    if modality is None:
+        return None, f"none of its providers is installed ({', '.join(texts)})"
+    try:
+        resolution = gateway.resolve(alias, modality, project=gateway.config.default_project)
+    except Exception as exc:
+        return None, str(exc)
+    return f"{resolution.ref} ({modality})", None
+
+
+def _modality_of(gateway, texts: list[str]) -> str | None:
     from voicegateway.resolution import ModelRef
 
-    entry = gateway.config.models[alias]
-    first = entry if isinstance(entry, str) else entry[0]
-    try:
-        ref = ModelRef.parse(first, "stt")  # the suffix rule of speech models; names compare bare
-        spec = gateway.plugins.provider(ref.provider)
-        name = ref.model
-        modalities = [m.modality for m in spec.models if m.name == name] or list(spec.modalities)
-    except Exception:
-        modalities = ["llm"]  # the provider is missing; resolution explains it the same way
-    errors = []
-    for modality in modalities:
+    for text in texts:
+        ref = ModelRef.parse(text, "stt")  # strips a :language/:voice suffix; names compare bare
         try:
-            resolution = gateway.resolve(alias, modality, project=gateway.config.default_project)
-        except Exception as exc:
-            errors.append(str(exc).replace("\n", " "))
+            spec = gateway.plugins.provider(ref.provider)
+        except Exception:
             continue
-        return f"{resolution.ref} ({modality})", None
-    return None, errors[0] if errors else "no modality"
+        listed = [m.modality for m in spec.models if m.name == ref.model]
+        if listed or len(spec.modalities) == 1:
+            return (listed or spec.modalities)[0]
+        return spec.modalities[0] if spec.modalities == ("llm",) else None
+    return None

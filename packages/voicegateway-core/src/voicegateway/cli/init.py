@@ -17,11 +17,14 @@ def add_parser(sub, common) -> None:
 def run(args) -> int:
     target = Path(args.path or args.config or "voicegw.yaml")
     if target.exists() and not args.force:
-        print(f"voicegw init: {target} already exists; pass --force to overwrite it",
-              file=sys.stderr)
+        print(
+            f"voicegw init: {target} already exists; pass --force to overwrite it", file=sys.stderr
+        )
         return 1
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(files("voicegateway.config").joinpath("starter.yaml").read_text())
-    print(f"wrote {target}; set the keys it names (for example OPENAI_API_KEY), then run "
-          "`voicegw check`")
+    print(
+        f"wrote {target}; set the keys it names (for example OPENAI_API_KEY), then run "
+        "`voicegw check`"
+    )
     return 0

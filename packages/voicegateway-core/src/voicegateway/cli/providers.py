@@ -20,20 +20,27 @@ def provider_rows() -> list[dict]:
     host = PluginHost()
     rows = []
     for info in host.load_all().values():
-        base = {"plugin": info.name, "distribution": info.distribution, "version": info.version,
-                "status": info.status, "error": info.error}
+        base = {
+            "plugin": info.name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "status": info.status,
+            "error": info.error,
+        }
         if not info.providers:
             rows.append({"id": info.name, "modalities": [], "key_env": [], "models": [], **base})
             continue
         for spec in info.providers:
-            rows.append({
-                "id": spec.id,
-                "modalities": list(spec.modalities),
-                "key_env": list(spec.key_env),
-                "models": [{"name": m.name, "modality": m.modality} for m in spec.models],
-                "price_catalog": spec.price_catalog,
-                **base,
-            })
+            rows.append(
+                {
+                    "id": spec.id,
+                    "modalities": list(spec.modalities),
+                    "key_env": list(spec.key_env),
+                    "models": [{"name": m.name, "modality": m.modality} for m in spec.models],
+                    "price_catalog": spec.price_catalog,
+                    **base,
+                }
+            )
     return sorted(rows, key=lambda r: r["id"])
 
 
@@ -45,9 +52,20 @@ def run(args) -> int:
     if not rows:
         print("no provider plugins installed; try: pip install 'voicegateway[openai,deepgram]'")
         return 0
-    print(table(
-        ["provider", "modalities", "models", "distribution", "version", "status"],
-        [[r["id"], ",".join(r["modalities"]), len(r["models"]), r["distribution"], r["version"],
-          r["status"] if not r["error"] else f"{r['status']}: {r['error']}"] for r in rows],
-    ))
+    print(
+        table(
+            ["provider", "modalities", "models", "distribution", "version", "status"],
+            [
+                [
+                    r["id"],
+                    ",".join(r["modalities"]),
+                    len(r["models"]),
+                    r["distribution"],
+                    r["version"],
+                    r["status"] if not r["error"] else f"{r['status']}: {r['error']}",
+                ]
+                for r in rows
+            ],
+        )
+    )
     return 0

@@ -66,8 +66,13 @@ class Instrument:
 
     def open_call(self) -> Call:
         """Start a call: the chain's start steps run now and may refuse it by raising."""
-        call = Call(self._modality, self._provider, self._model, self._project,
-                    fallback_from=self._fallback_from)
+        call = Call(
+            self._modality,
+            self._provider,
+            self._model,
+            self._project,
+            fallback_from=self._fallback_from,
+        )
         self._chain.start(call)
         self._open.add(call.call_id)
         return call
@@ -94,8 +99,9 @@ class Instrument:
             stream._metrics_task = metrics_task
         metrics_task.add_done_callback(lambda _: self.end(call, main_task))
 
-    def end(self, call: Call, task: asyncio.Future | None = None, error: BaseException | None = None
-            ) -> None:
+    def end(
+        self, call: Call, task: asyncio.Future | None = None, error: BaseException | None = None
+    ) -> None:
         """End ``call``, taking its status from the stream's main task or the error raised."""
         if task is not None and task.done():
             if task.cancelled():
@@ -123,8 +129,13 @@ class Instrument:
         if adhoc:
             # A report outside any call we opened (LiveKit internals we did not anticipate):
             # still recorded, as a call of its own, never lost.
-            call = Call(self._modality, self._provider, self._model, self._project,
-                        fallback_from=self._fallback_from)
+            call = Call(
+                self._modality,
+                self._provider,
+                self._model,
+                self._project,
+                fallback_from=self._fallback_from,
+            )
             with contextlib.suppress(Exception):
                 self._chain.start(call)
         record = UsageRecord.for_call(call)
@@ -142,6 +153,9 @@ def _relabel(metrics: Any, provider: str, model: str) -> Any:
     if metadata is None:
         return metrics
     return metrics.model_copy(
-        update={"metadata": metadata.model_copy(update={"model_provider": provider,
-                                                        "model_name": model})}
+        update={
+            "metadata": metadata.model_copy(
+                update={"model_provider": provider, "model_name": model}
+            )
+        }
     )

@@ -107,6 +107,13 @@ class UsageRecord:
 
     def units(self) -> dict[str, float | int]:
         """The non-zero billable units, for display."""
-        names = ("audio_seconds", "input_tokens", "cached_tokens", "cache_creation_tokens",
-                 "output_tokens", "reasoning_tokens", "characters")
+        names = (
+            "audio_seconds",
+            "input_tokens",
+            "cached_tokens",
+            "cache_creation_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+            "characters",
+        )
         return {n: getattr(self, n) for n in names if getattr(self, n)}

@@ -1,0 +1,551 @@
+"""Reading voicegw.yaml into a :class:`Config`.
+
+The steps: find the file, parse it keeping the line and column of every key and value, merge the
+active profile over the base, fill in ``${VAR}`` references, then validate. Problems found along
+the way are collected and raised together as one :class:`ConfigError`, each pointing at its line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from types import NoneType, UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from yaml.constructor import ConstructorError, SafeConstructor
+
+from voicegateway.config.env import EnvText, has_reference, substitute
+from voicegateway.config.errors import ConfigError, ConfigIssue, did_you_mean
+from voicegateway.config.schema import Config, ProviderSettings, unknown_default_project
+
+CONFIG_FILENAME = "voicegw.yaml"
+
+KeyPath = tuple[Any, ...]
+"""Keys and list indexes from the top of the document: ``("providers", "openai", "api_key")``."""
+Position = tuple[int, int]
+"""(line, column), both 1-based."""
+SettingsFor = Callable[[str], type[ProviderSettings] | None]
+
+
+def find_config_path(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] = os.environ,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Path | None:
+    """The config file to use: ``explicit`` (``--config``), else ``$VOICEGW_CONFIG``, else
+    ``./voicegw.yaml``, else ``$XDG_CONFIG_HOME/voicegateway/voicegw.yaml``; None if there is none.
+
+    A file named explicitly or by the variable must exist: silently falling back to another file
+    would run with settings the user did not choose.
+    """
+    base = Path.cwd() if cwd is None else Path(cwd)
+    if explicit is not None:
+        return _existing(base / Path(explicit).expanduser(), "given as the config file")
+    if env.get("VOICEGW_CONFIG"):
+        return _existing(base / Path(env["VOICEGW_CONFIG"]).expanduser(), "named by VOICEGW_CONFIG")
+    local = base / CONFIG_FILENAME
+    if local.is_file():
+        return local.absolute()
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    config_home = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    user = config_home / "voicegateway" / CONFIG_FILENAME
+    return user.absolute() if user.is_file() else None
+
+
+def _existing(path: Path, how: str) -> Path:
+    path = path.absolute()
+    if not path.is_file():
+        problem = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError([ConfigIssue(path, None, None, "", f"{problem} ({how})")], path)
+    return path
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    settings_for: SettingsFor | None = None,
+) -> Config:
+    """Load and validate voicegw.yaml (see :func:`find_config_path`); with no file, the defaults.
+
+    ``profile`` (else ``$VOICEGW_PROFILE``) names the profile merged over the base. ``env``
+    replaces os.environ for ``${VAR}`` references. ``settings_for(provider_id)`` may return the
+    plugin's ProviderSettings subclass for that provider's settings blocks.
+    Raises ConfigError listing every problem in the file.
+    """
+    env = os.environ if env is None else env
+    source = find_config_path(path, env=env)
+    text = _read(source) if source is not None else ""
+    chosen_by = ""
+    if profile is None and env.get("VOICEGW_PROFILE"):
+        profile, chosen_by = env["VOICEGW_PROFILE"], " (from VOICEGW_PROFILE)"
+    return _Loader(source, env, settings_for).load(text, profile, chosen_by)
+
+
+def starter_yaml() -> str:
+    """The commented voicegw.yaml that ``voicegw init`` writes."""
+    return resources.files(__package__).joinpath("starter.yaml").read_text(encoding="utf-8")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        message = f"cannot be read: {error.strerror or error}"
+    except UnicodeDecodeError as error:
+        message = f"is not UTF-8 text ({error.reason} at byte {error.start})"
+    raise ConfigError([ConfigIssue(path, None, None, "", message)], path)
+
+
+def _is_provider_setting(path: KeyPath) -> bool:
+    """Inside ``providers.<id>`` or ``projects.<p>.providers.<id>``, where ${VAR} is lazy."""
+    if path[:1] == ("providers",):
+        return len(path) >= 3
+    return len(path) >= 5 and path[0] == "projects" and path[2] == "providers"
+
+
+def _dotted(path: KeyPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
+
+
+class _SourceMap:
+    """Where each key and value is written, by key path, as the effective config sees it.
+
+    Positions are recorded by the path written in the file; ``moved`` maps a path of the effective
+    config whose value came from the active profile to where the profile wrote it.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[KeyPath, Position] = {}
+        self.keys: dict[KeyPath, Position] = {}
+        self.moved: dict[KeyPath, KeyPath] = {}
+
+    def written_at(self, path: KeyPath) -> KeyPath:
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.moved:
+                return self.moved[path[:end]] + path[end:]
+        return path
+
+    def position(self, path: KeyPath, *, prefer_key: bool = False) -> Position | None:
+        """Where ``path`` is written; for a key that is absent, where its parent is."""
+        while True:
+            written = self.written_at(path)
+            found = (prefer_key and self.keys.get(written)) or self.values.get(written)
+            if found or len(path) <= 1:  # an absent top-level key has no place in the file
+                return found
+            path, prefer_key = path[:-1], True
+
+
+class _Loader:
+    """One load of one file; collects issues instead of stopping at the first."""
+
+    def __init__(self, file: Path | None, env: Mapping[str, str], settings_for: SettingsFor | None):
+        self.file = file
+        self.env = env
+        self.settings_for = settings_for
+        self.sources = _SourceMap()
+        self.issues: list[ConfigIssue] = []
+        self.reported: set[KeyPath] = set()  # values already reported: skip follow-on errors
+        self.constructor = SafeConstructor()
+
+    def load(self, text: str, profile: str | None, chosen_by: str) -> Config:
+        document = self._parse(text)
+        if document is None:  # "---" alone, or "~": nothing configured
+            document = {}
+        if not isinstance(document, dict):
+            self._issue(
+                (),
+                "the top level must be a mapping of keys (default_project, providers, models...), "
+                f"got {_kind(document)}",
+            )
+            raise ConfigError(self.issues, self.file)
+        merged = self._apply_profile(document, profile, chosen_by)
+        data = self._interpolate(merged, ())
+        self._validate_settings(data)
+        config = None
+        try:
+            config = Config.model_validate(data)
+        except ValidationError as error:
+            self._report(error, Config, (), data)
+            # Config checks default_project only once everything else is valid; report it now too.
+            default = data.get("default_project", Config.model_fields["default_project"].default)
+            explicit = "default_project" in data
+            problem = unknown_default_project(default, data.get("projects"), explicit=explicit)
+            if problem and not any(issue.path == "default_project" for issue in self.issues):
+                self._issue(("default_project",), *problem)
+        if self.issues or config is None:
+            self.issues.sort(key=lambda issue: (issue.line or 0, issue.column or 0))
+            raise ConfigError(self.issues, self.file)
+        locations = {
+            path: position
+            for path in _paths(merged, ())
+            if (position := self.sources.position(path, prefer_key=True))
+        }
+        config._set_origin(self.file, profile, locations)
+        return config
+
+    def _issue(
+        self, path: KeyPath, message: str, hint: str | None = None, *, prefer_key: bool = False
+    ) -> None:
+        line, column = self.sources.position(path, prefer_key=prefer_key) or (None, None)
+        where = _dotted(self.sources.written_at(path))
+        self.issues.append(ConfigIssue(self.file, line, column, where, message, hint))
+
+    # --- parsing ---------------------------------------------------------------------------
+
+    def _parse(self, text: str) -> Any:
+        try:
+            node = yaml.compose(_shield(text), Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as error:
+            # The message is rebuilt from its parts: PyYAML's own text quotes the offending line,
+            # which may hold an API key.
+            mark = error.problem_mark or error.context_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+            message = "invalid YAML: " + "; ".join(p for p in (error.context, error.problem) if p)
+            issue = ConfigIssue(self.file, line, column, "", message)
+            raise ConfigError([issue], self.file) from None
+        except yaml.YAMLError as error:
+            message = f"invalid YAML: {str(error).splitlines()[0]}"
+            issue = ConfigIssue(self.file, None, None, "", message)
+            raise ConfigError([issue], self.file) from None
+        return {} if node is None else self._build(node, (), frozenset())
+
+    def _build(self, node: yaml.Node, path: KeyPath, ancestors: frozenset[int]) -> Any:
+        """Plain data from a YAML node, recording positions as it goes."""
+        self.sources.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if id(node) in ancestors:
+            self._issue(path, "an alias refers to a mapping or list that contains it")
+            return None
+        ancestors |= {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            return self._build_mapping(node, path, ancestors)
+        if isinstance(node, yaml.SequenceNode):
+            return [self._build(item, (*path, i), ancestors) for i, item in enumerate(node.value)]
+        return self._construct(node, path)
+
+    def _build_mapping(
+        self, node: yaml.MappingNode, path: KeyPath, ancestors: frozenset[int]
+    ) -> dict[Any, Any]:
+        own_keys = {id(key) for key, _ in node.value}
+        try:
+            self.constructor.flatten_mapping(node)  # applies "<<: *anchor" merge keys
+        except ConstructorError as error:
+            self._issue(path, f"invalid merge key: {error.problem}")
+            return {}
+        mapping: dict[Any, Any] = {}
+        written: set[Any] = set()
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self._issue(path, "a key must be a plain value, not a mapping or a list")
+                continue
+            key = self._construct(key_node, path)
+            here = (*path, key)
+            if id(key_node) in own_keys:
+                if key in written:
+                    self.sources.keys[here] = _position(key_node)
+                    self._issue(here, "duplicate key", "each key may appear once", prefer_key=True)
+                written.add(key)
+            self.sources.keys[here] = _position(key_node)
+            mapping[key] = self._build(value_node, here, ancestors)
+        return mapping
+
+    def _construct(self, node: yaml.Node, path: KeyPath) -> Any:
+        try:
+            value = self.constructor.construct_object(node)
+            return _unshield(value) if isinstance(value, str) else value
+        except (ConstructorError, ValueError) as error:
+            # An explicit tag PyYAML cannot apply ("!!int abc" raises ValueError quoting the text).
+            problem = error.problem if isinstance(error, ConstructorError) else None
+            self.sources.values.setdefault(path, _position(node))
+            self._issue(path, f"invalid value: {problem or f'not a valid {node.tag}'}")
+            self.reported.add(path)
+            return None
+
+    # --- profiles ---------------------------------------------------------------------------
+
+    def _apply_profile(self, document: dict[Any, Any], name: str | None, chosen_by: str) -> dict:
+        if name is None:
+            return document
+        profiles = document.get("profiles")
+        if not isinstance(profiles, dict) or name not in profiles:
+            available = sorted(map(str, profiles)) if isinstance(profiles, dict) else []
+            if available:
+                listing = f"available: {', '.join(available)}"
+                suggestion = did_you_mean(name, available)
+                hint = f"{suggestion} ({listing})" if suggestion else listing
+            else:
+                hint = "this file defines none" if self.file else "no voicegw.yaml was found"
+            # Point at "profiles:" when there is one; the name itself came from outside the file.
+            line, column = self.sources.keys.get(("profiles",), (None, None))
+            message = f"unknown profile {name!r}{chosen_by}"
+            self.issues.append(ConfigIssue(self.file, line, column, "profiles", message, hint))
+            return document
+        overlay = profiles[name]
+        if not isinstance(overlay, dict):
+            self._issue(("profiles", name), f"a profile must be a mapping, got {_kind(overlay)}")
+            self.reported.add(("profiles", name))
+            return document
+        if "profiles" in overlay:
+            self._issue(("profiles", name, "profiles"), "a profile cannot define profiles")
+            overlay = {key: value for key, value in overlay.items() if key != "profiles"}
+        return self._merge(document, overlay, (), ("profiles", name))
+
+    def _merge(self, base: dict, overlay: dict, path: KeyPath, profile: KeyPath) -> dict:
+        """Mappings merge key by key; anything else in the profile replaces the base value."""
+        merged = dict(base)
+        for key, value in overlay.items():
+            here = (*path, key)
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = self._merge(merged[key], value, here, profile)
+            else:
+                merged[key] = value
+                self.sources.moved[here] = profile + here
+        return merged
+
+    # --- ${VAR} -----------------------------------------------------------------------------
+
+    def _interpolate(self, value: Any, path: KeyPath) -> Any:
+        """A copy of ``value`` with references filled in; ``profiles`` stays as written."""
+        if isinstance(value, dict):
+            copy = {}
+            for key, item in value.items():
+                here = (*path, key)
+                copy[key] = item if here == ("profiles",) else self._interpolate(item, here)
+            return copy
+        if isinstance(value, list):
+            return [self._interpolate(item, (*path, i)) for i, item in enumerate(value)]
+        if isinstance(value, str) and has_reference(value):
+            return self._substitute(value, path)
+        return value
+
+    def _substitute(self, text: str, path: KeyPath) -> Any:
+        try:
+            value, missing = substitute(text, self.env)
+        except ValueError as error:
+            self._issue(path, str(error))
+            self.reported.add(path)
+            return text
+        if _is_provider_setting(path):
+            line = (self.sources.position(path) or (None, None))[0]
+            where = _dotted(self.sources.written_at(path))
+            return EnvText(value, text, tuple(missing), where, self.file, line)
+        for name in missing:
+            hint = f"export {name}=... or write ${{{name}:-default}}"
+            self._issue(path, f"environment variable {name} is not set", hint)
+            self.reported.add(path)
+        return text if missing else value
+
+    # --- validation -------------------------------------------------------------------------
+
+    def _validate_settings(self, data: dict[Any, Any]) -> None:
+        """Validate each provider settings block with its provider's model, in place."""
+        for path, blocks in _settings_blocks(data):
+            for provider_id, block in blocks.items():
+                if block is not None and not isinstance(block, dict):
+                    continue  # Config validation reports it
+                model = self.settings_for and self.settings_for(str(provider_id))
+                model = model or ProviderSettings
+                try:
+                    blocks[provider_id] = model.model_validate(block or {})
+                except ValidationError as error:
+                    self._report(error, model, (*path, provider_id), data)
+                    blocks[provider_id] = model.model_construct()
+
+    def _report(self, error: ValidationError, model: type[BaseModel], root: KeyPath, data: Any):
+        for detail in error.errors(include_url=False):
+            path, value, on_key = _follow(data, root + detail["loc"])
+            if any(path[: len(done)] == done for done in self.reported):
+                continue
+            message, hint = _describe(detail, value, model, reveal=not _is_provider_setting(path))
+            on_key = on_key or detail["type"] in ("extra_forbidden", "missing")
+            self._issue(path, message, hint, prefer_key=on_key or isinstance(value, dict | list))
+
+
+# "{api_key: ${KEY}}" is what people write, but in YAML a brace ends a plain value inside { }.
+# Before parsing, the braces of each ${...} become private-use characters of the same width (so
+# line and column numbers stay true), and constructed strings get them back.
+_REFERENCE = re.compile(r"\$\{([^{}\n]*)\}")
+_OPEN, _CLOSE = "\ue000", "\ue001"
+
+
+def _shield(text: str) -> str:
+    return _REFERENCE.sub(lambda m: f"${_OPEN}{m.group(1)}{_CLOSE}", text)
+
+
+def _unshield(text: str) -> str:
+    return text.replace(f"${_OPEN}", "${").replace(_CLOSE, "}")
+
+
+def _position(node: yaml.Node) -> Position:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _paths(value: Any, path: KeyPath) -> Iterator[KeyPath]:
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _paths(item, (*path, i))
+
+
+def _settings_blocks(data: dict[Any, Any]) -> Iterator[tuple[KeyPath, dict[Any, Any]]]:
+    """The ``providers`` mappings: top level and per project."""
+    if isinstance(data.get("providers"), dict):
+        yield ("providers",), data["providers"]
+    projects = data.get("projects")
+    if isinstance(projects, dict):
+        for name, project in projects.items():
+            if isinstance(project, dict) and isinstance(project.get("providers"), dict):
+                yield ("projects", name, "providers"), project["providers"]
+
+
+_ABSENT = object()
+
+
+def _follow(data: Any, loc: tuple[Any, ...]) -> tuple[KeyPath, Any, bool]:
+    """Map a pydantic error location onto the document: the key path, the value found there
+    (``_ABSENT`` for a missing key, the key itself for a bad key) and whether the key is at fault.
+
+    pydantic inserts labels that are not keys (union branches such as ``chain``; ``[key]`` for a
+    dict key); they are skipped.
+    """
+    path: KeyPath = ()
+    node = data
+    for part in loc:
+        if part == "[key]":
+            return path, path[-1], True
+        if isinstance(node, dict):
+            path, node = (*path, part), node.get(part, _ABSENT)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path, node = (*path, part), node[part]
+    return path, node, False
+
+
+def _describe(
+    detail: Mapping[str, Any], value: Any, model: type[BaseModel], *, reveal: bool
+) -> tuple[str, str | None]:
+    """pydantic's error as a message and hint a user can act on. With ``reveal`` False (provider
+    settings, which hold keys) the offending value is never quoted."""
+    kind, ctx, loc = detail["type"], detail.get("ctx") or {}, detail["loc"]
+    shown = _show(value, reveal)
+    got = f", got {shown}" if shown else ""
+    if kind == "extra_forbidden":
+        allowed = _fields(_type_at(model, loc[:-1]))
+        listing = f"allowed keys: {', '.join(allowed)}" if allowed else None
+        return "unknown key", did_you_mean(str(loc[-1]), allowed) or listing
+    if kind == "missing":
+        choices = _choices(_type_at(model, loc))
+        return "required key is missing", f"expected one of {choices}" if choices else None
+    if isinstance(value, EnvText) and value.missing:
+        # Only text settings can wait for their variable; this one failed validation without it.
+        name = value.missing[0]
+        return (
+            f"environment variable {name} is not set, and this setting needs it at load",
+            f"export {name}=... or write ${{{name}:-default}}",
+        )
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", ctx["expected"])
+        hint = did_you_mean(value, choices) if reveal and isinstance(value, str) else None
+        return f"expected one of {', '.join(choices)}{got}", hint
+    if kind == "config_check":
+        return ctx["message"], ctx.get("hint")
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx["error"]), None
+    if kind == "too_short":
+        count = ctx["min_length"]
+        return "must not be empty" if count == 1 else f"must have at least {count} entries", None
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping, got {_kind(value)}", None
+    if kind == "list_type":
+        return f"expected a list, got {_kind(value)}", None
+    if kind == "string_type":
+        return f"expected text, got {_kind(value)}", None
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']}{got}", None
+    if kind.startswith(("decimal", "float", "int")):
+        return f"expected a number{got}", None
+    return re.sub(r"^Input should be ", "expected ", detail["msg"]) + got, None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "nothing" if value is None else type(value).__name__
+
+
+def _show(value: Any, reveal: bool) -> str | None:
+    """How to quote an offending value: containers by kind, scalars only when revealable."""
+    if value is _ABSENT:
+        return None
+    if isinstance(value, dict | list):
+        return _kind(value)
+    if not reveal:
+        return None
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``Annotated[X, ...]`` and ``X | None`` -> X."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            members = [arg for arg in get_args(annotation) if arg is not NoneType]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _type_at(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The annotation validated at ``loc`` in ``model``, or None when it cannot be followed."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            current = field.annotation
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        elif get_origin(current) is list and isinstance(part, int):
+            current = get_args(current)[0]
+        else:
+            return None
+    return _unwrap(current)
+
+
+def _fields(annotation: Any) -> list[str]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _choices(annotation: Any) -> str | None:
+    if get_origin(annotation) is Literal:
+        return ", ".join(map(str, get_args(annotation)))
+    return None

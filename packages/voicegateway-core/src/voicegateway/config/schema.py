@@ -1,0 +1,319 @@
+"""The shape of voicegw.yaml, as pydantic models.
+
+Every model forbids unknown keys, so a typo is reported instead of silently ignored, and hides its
+input in validation errors, since the input may be an API key. Later features (budget thresholds,
+rate limits, pricing overrides) add fields to these models.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SerializeAsAny,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from voicegateway.config.env import MASK, EnvText, MissingEnvError, Secret, mask_template
+from voicegateway.config.errors import UnknownProjectError, did_you_mean
+
+Modality = Literal["stt", "llm", "tts"]
+
+_PROVIDER_ID = re.compile(r"[a-z][a-z0-9_-]*")
+_MODEL_STRING = re.compile(r"[a-z][a-z0-9_-]*(?:/[^\s:/][^\s:]*)?(?::\S+)?")
+
+
+def _check_provider_id(value: str) -> str:
+    if not _PROVIDER_ID.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a provider id: use lowercase letters, digits, '-' or '_', "
+            "starting with a letter"
+        )
+    return value
+
+
+def _check_model_string(value: str) -> str:
+    if not _MODEL_STRING.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a model string: expected 'provider' or 'provider/model', "
+            "optionally followed by ':suffix' (lowercase provider id, no spaces)"
+        )
+    return value
+
+
+ProviderId = Annotated[str, AfterValidator(_check_provider_id)]
+ModelRef = Annotated[str, AfterValidator(_check_model_string)]
+"""``provider`` or ``provider/model``, optionally with a ``:suffix`` (``deepgram/nova-3:en``)."""
+ModelChain = Annotated[list[ModelRef], Field(min_length=1)]
+"""Models tried in order until one works."""
+ModelChoice = Annotated[
+    Annotated[ModelRef, Tag("model")] | Annotated[ModelChain, Tag("chain")],
+    # Picking the branch by type gives one clear error instead of one per branch of the union.
+    Discriminator(lambda value: "chain" if isinstance(value, list) else "model"),
+]
+Fallbacks = dict[Modality, list[ModelRef]]
+"""Per modality, the models tried when the requested one fails. An empty list turns them off."""
+Money = Annotated[Decimal, Field(ge=0)]
+
+
+class ConfigModel(BaseModel):
+    """Base of every voicegw.yaml model."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class ProviderSettings(ConfigModel):
+    """How to reach one provider: ``providers.<id>`` and ``projects.<p>.providers.<id>``.
+
+    Plugins subclass it for provider-specific keys (``model_path``...); declare credentials as
+    :class:`Secret`. A ``${VAR}`` that is unset stays pending rather than failing the load: it is
+    listed by :meth:`missing_env` and raised by :meth:`resolve` when the provider is used.
+    """
+
+    api_key: Secret | None = None
+    base_url: str | None = None
+
+    # The data as validated, ${VAR} references included: resolve() re-reads them from it, and a
+    # project override merges with it key by key.
+    _input: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_input(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        settings = handler(data)
+        if isinstance(data, Mapping):
+            settings._input = dict(data)
+        return settings
+
+    def missing_env(self) -> list[MissingEnvError]:
+        """Every ``${VAR}`` in these settings that was unset, with no default, at load."""
+        return [error for text in _env_texts(self._input) for error in text.errors()]
+
+    def resolve(self, env: Mapping[str, str] | None = None) -> Self:
+        """A copy with pending ``${VAR}`` references read again from ``env`` (os.environ).
+
+        Raises :class:`MissingEnvError` naming the variable, key and line when one is still unset.
+        """
+        if not self.missing_env():
+            return self.model_copy()
+        return self.model_validate(_resolve_texts(self._input, env))
+
+    def merged_with(self, override: ProviderSettings) -> ProviderSettings:
+        """These settings with every key that ``override`` sets taken from ``override``."""
+        return type(override).model_validate({**self._input, **override._input})
+
+
+def _env_texts(value: Any) -> Iterator[EnvText]:
+    if isinstance(value, EnvText):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _env_texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _env_texts(item)
+
+
+def _resolve_texts(value: Any, env: Mapping[str, str] | None) -> Any:
+    if isinstance(value, EnvText):
+        return value.resolve(env)
+    if isinstance(value, Mapping):
+        return {key: _resolve_texts(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve_texts(item, env) for item in value]
+    return value
+
+
+class BudgetConfig(ConfigModel):
+    """A project's spending limits in US dollars, and what happens when one is reached."""
+
+    LIMITS: ClassVar[tuple[str, ...]] = ("daily_usd", "monthly_usd", "per_session_usd")
+
+    daily_usd: Money | None = None
+    monthly_usd: Money | None = None
+    per_session_usd: Money | None = None
+    action: Literal["warn", "throttle", "block"]
+
+    @model_validator(mode="after")
+    def _has_a_limit(self) -> Self:
+        if all(getattr(self, name) is None for name in self.LIMITS):
+            raise ValueError(f"a budget needs at least one limit: {', '.join(self.LIMITS)}")
+        return self
+
+
+class ProjectConfig(ConfigModel):
+    """One app sharing this gateway: its own keys, budget and fallbacks."""
+
+    providers: dict[ProviderId, SerializeAsAny[ProviderSettings]] = {}
+    budget: BudgetConfig | None = None
+    fallbacks: Fallbacks = {}
+
+
+def default_storage_path() -> Path:
+    """Where usage is recorded unless ``storage.path`` says otherwise (XDG data directory)."""
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home).expanduser() / "voicegateway" / "usage.duckdb"
+
+
+class StorageConfig(ConfigModel):
+    """The local usage database."""
+
+    path: Path = Field(default_factory=default_storage_path)
+
+    @field_validator("path")
+    @classmethod
+    def _expand_home(cls, path: Path) -> Path:
+        return path.expanduser()
+
+
+class Config(ConfigModel):
+    """A whole voicegw.yaml, with the active profile applied. ``load_config`` builds it."""
+
+    default_project: str = "default"
+    providers: dict[ProviderId, SerializeAsAny[ProviderSettings]] = {}
+    projects: dict[str, ProjectConfig] = {}
+    fallbacks: Fallbacks = {}
+    models: dict[str, ModelChoice] = {}
+    profiles: dict[str, dict[str, Any]] = {}
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    _source: Path | None = PrivateAttr(default=None)
+    _profile: str | None = PrivateAttr(default=None)
+    _locations: dict[tuple[str | int, ...], tuple[int, int]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _default_project_is_defined(self) -> Self:
+        explicit = "default_project" in self.model_fields_set
+        problem = unknown_default_project(self.default_project, self.projects, explicit=explicit)
+        if problem:
+            raise _error_at(("default_project",), *problem)
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """The file this config came from; None for the embedded default."""
+        return self._source
+
+    @property
+    def profile(self) -> str | None:
+        """The active profile, already applied."""
+        return self._profile
+
+    def _set_origin(
+        self,
+        source: Path | None,
+        profile: str | None,
+        locations: dict[tuple[str | int, ...], tuple[int, int]],
+    ) -> None:
+        """Set by the loader: where the config came from. These are not config keys."""
+        self._source, self._profile, self._locations = source, profile, locations
+
+    def project(self, name: str | None = None) -> ProjectConfig:
+        """The named project (default: ``default_project``).
+
+        With no ``projects:`` at all, the default project exists implicitly and is empty.
+        Raises UnknownProjectError, a ValueError, for any other name.
+        """
+        name = self.default_project if name is None else name
+        if name in self.projects:
+            return self.projects[name]
+        if not self.projects and name == self.default_project:
+            return ProjectConfig()
+        raise UnknownProjectError(name, self.projects, self.default_project)
+
+    def provider_settings(self, provider_id: str, project: str | None = None) -> ProviderSettings:
+        """``providers.<id>`` overridden key by key by ``projects.<project>.providers.<id>``."""
+        base = self.providers.get(provider_id)
+        override = self.project(project).providers.get(provider_id)
+        if base is None or override is None:
+            found = override if base is None else base
+            return ProviderSettings() if found is None else found
+        return base.merged_with(override)
+
+    def missing_env(self) -> list[MissingEnvError]:
+        """Every unset ``${VAR}`` without a default in provider settings, for ``voicegw check``."""
+        blocks = [*self.providers.values()]
+        for project in self.projects.values():
+            blocks.extend(project.providers.values())
+        return [error for settings in blocks for error in settings.missing_env()]
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective config as plain data, safe to print: secrets show as their ``${VAR}``
+        source or ``****``, never their value."""
+        data = self.model_dump(mode="json")
+        data["profiles"] = {name: _redact_profile(raw) for name, raw in data["profiles"].items()}
+        return data
+
+    def location(self, path: tuple[str | int, ...]) -> tuple[int, int] | None:
+        """(line, column), 1-based, where ``path`` (``("providers", "openai", "api_key")``) is
+        written in the file; for values from the active profile, inside that profile."""
+        return self._locations.get(tuple(path))
+
+
+def unknown_default_project(
+    name: Any, projects: Any, *, explicit: bool
+) -> tuple[str, str | None] | None:
+    """Message and hint when ``default_project`` names none of ``projects`` (a non-empty mapping);
+    None when it does, or when the data is too broken to tell. ``explicit``: set in the file."""
+    if not isinstance(name, str) or not isinstance(projects, Mapping) or not projects:
+        return None
+    if name in projects:
+        return None
+    names = [str(project) for project in projects]
+    if not explicit:
+        return (
+            f"not set, and projects: has no project named {name!r} ({', '.join(names)})",
+            f"add default_project: {names[0]}",
+        )
+    return f"names no project under projects: ({', '.join(names)})", did_you_mean(name, names)
+
+
+def _error_at(loc: tuple[str | int, ...], message: str, hint: str | None) -> ValidationError:
+    """A validation error at ``loc`` raised by a model-level check, so that the loader can point at
+    the offending key rather than at the whole model. ``hint`` travels in the error's context."""
+    error = PydanticCustomError("config_check", "{message}", {"message": message, "hint": hint})
+    return ValidationError.from_exception_data(
+        "Config", [InitErrorDetails(type=error, loc=loc, input=None)]
+    )
+
+
+def _redact_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """Profiles are kept as written, so their provider blocks may hold literal keys: mask them."""
+    redacted = dict(profile)
+    if "providers" in redacted:
+        redacted["providers"] = _mask(redacted["providers"])
+    projects = redacted.get("projects")
+    if isinstance(projects, dict):
+        redacted["projects"] = {
+            name: {**project, "providers": _mask(project["providers"])}
+            if isinstance(project, dict) and "providers" in project
+            else project
+            for name, project in projects.items()
+        }
+    return redacted
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _mask(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask(item) for item in value]
+    if isinstance(value, str):
+        return mask_template(value)
+    return None if value is None else MASK
