@@ -105,7 +105,14 @@ class Gateway:
             config.project(project).fallbacks.get(modality, ()),
             config.fallbacks.get(modality, ()),
         )
-        texts = candidates(name, modality, aliases=config.models, fallback=fallback, chains=chains)
+        texts = candidates(
+            name,
+            modality,
+            aliases=config.models,
+            providers=self.plugins.provider_ids(),
+            fallback=fallback,
+            chains=chains,
+        )
         return resolve(
             name,
             modality,

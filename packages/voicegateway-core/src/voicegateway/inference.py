@@ -281,11 +281,12 @@ class LLM(llm.LLM):
     def update_options(self, **kwargs: Any) -> None:
         self.plugin.update_options(**kwargs)
 
-    def prewarm(self) -> None:
-        self.plugin.prewarm()
+    def prewarm(self, *, loop: Any = None) -> None:
+        self.plugin.prewarm(loop=loop)
 
     async def aclose(self) -> None:
         await self.plugin.aclose()
+        await super().aclose()
 
 
 class TTS(tts.TTS):

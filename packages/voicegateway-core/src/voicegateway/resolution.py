@@ -74,32 +74,33 @@ def candidates(
     modality: Modality,
     *,
     aliases: Mapping[str, str | list[str]],
+    providers: Iterable[str] = (),
     fallback: Iterable[str] = (),
     chains: Iterable[Iterable[str]] = (),
 ) -> list[str]:
-    """The ordered, de-duplicated model strings to try for ``name``."""
+    """The ordered, de-duplicated model strings to try for ``name``.
+
+    A name without ``/`` is an alias, or a bare provider id when one of ``providers`` has it.
+    """
+    providers = list(providers)
     if name in aliases:
         entry = aliases[name]
         first = [entry] if isinstance(entry, str) else list(entry)
-    elif "/" in name or _looks_like_provider(name):
+    elif "/" in name or name.split(":", 1)[0] in providers:
         first = [name]
     else:
-        close = difflib.get_close_matches(name, list(aliases), n=1)
+        close = difflib.get_close_matches(name, [*aliases, *providers], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         known = ", ".join(sorted(aliases)) or "none defined"
         raise ModelNotFound(
-            f"{name!r} is not a model alias in voicegw.yaml (models: {known}) and not a "
-            f"provider/model string{hint}"
+            f"{name!r} is not a model alias in voicegw.yaml (models: {known}), an installed "
+            f"provider, or a provider/model string{hint}"
         )
     ordered: list[str] = []
     for text in (*first, *fallback, *(t for chain in chains for t in chain)):
         if text not in ordered:
             ordered.append(text)
     return ordered
-
-
-def _looks_like_provider(name: str) -> bool:
-    return name.split(":", 1)[0].replace("-", "").replace("_", "").isalnum() and name.islower()
 
 
 def resolve(

@@ -1,0 +1,87 @@
+"""A full voice turn through voicegateway.inference: real Deepgram STT and TTS and OpenAI LLM
+plugin classes against the testkit's local servers, inside a real AgentSession."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from livekit.agents import Agent, AgentSession, stt, tts
+from livekit.plugins import deepgram as lk_deepgram
+from livekit.plugins import openai as lk_openai
+from voicegateway_testkit.audio import audio_frames, pcm_silence
+from voicegateway_testkit.fakes import FakeAudioInput, FakeAudioOutput
+
+from voicegateway import inference
+
+from .conftest import DEEPGRAM_KEY, OPENAI_KEY
+
+
+async def test_voice_turn_meters_stt_llm_and_tts(cloud, openai_server, deepgram_server, lk_http):
+    deepgram_server.transcript = "Book a table for two."
+    openai_server.reply = "Done, a table for two at seven."
+    listener, voice = inference.STT("listener"), inference.TTS("voice")
+    assert isinstance(listener.plugin, lk_deepgram.STT)
+    assert isinstance(voice.plugin, lk_deepgram.TTS)
+    assert voice.plugin.model == "aura-2-andromeda-en"  # the voice suffix became Deepgram's name
+
+    session = AgentSession(
+        stt=listener,
+        llm=inference.LLM("openai/gpt-4o-mini"),
+        tts=voice,
+        vad=None,
+        turn_handling={"turn_detection": "stt", "endpointing": {"min_delay": 0.0}},
+    )
+    mic, speaker = FakeAudioInput(), FakeAudioOutput()
+    session.input.audio, session.output.audio = mic, speaker
+    await session.start(Agent(instructions="Take bookings."))
+    try:
+        mic.push_seconds(1.2, frequency=220)
+        async with asyncio.timeout(10):
+            while not speaker.segments:
+                await asyncio.sleep(0.02)
+    finally:
+        await session.aclose()
+    await asyncio.sleep(0.1)
+
+    records = cloud.usage_log.records()
+    by_modality = {m: [r for r in records if r.modality == m] for m in ("stt", "llm", "tts")}
+    assert all(r.project == "app" for r in records)
+    assert {r.provider for r in by_modality["stt"]} == {"deepgram"}
+    assert sum(r.audio_seconds for r in by_modality["stt"]) >= 1.2
+    [chat] = by_modality["llm"]
+    assert chat.provider == "openai" and chat.input_tokens > 0 and chat.output_tokens > 0
+    spoken = [r for r in by_modality["tts"] if r.characters]
+    assert sum(r.characters for r in spoken) == len("Done, a table for two at seven.")
+    assert all(r.provider == "deepgram" and r.model == "aura-2-andromeda-en" for r in spoken)
+    listen = deepgram_server.requests_for("/v1/listen")
+    assert listen and listen[0].headers["Authorization"] == f"Token {DEEPGRAM_KEY}"
+    assert listen[0].query["model"] == "nova-3"
+
+
+async def test_openai_batch_stt_and_tts(cloud, openai_server, no_retry):
+    openai_server.transcript = "Hello from the batch endpoint."
+    listener = inference.STT("openai/whisper-1:en")
+    assert isinstance(listener.plugin, lk_openai.STT)
+    frames = audio_frames(pcm_silence(2.0, sample_rate=16000), sample_rate=16000)
+    event = await listener.recognize(frames, conn_options=no_retry)
+    assert event.type == stt.SpeechEventType.FINAL_TRANSCRIPT
+    assert event.alternatives[0].text == "Hello from the batch endpoint."
+
+    speaker = inference.TTS("openai/tts-1:alloy")
+    assert isinstance(speaker, tts.TTS) and isinstance(speaker.plugin, lk_openai.TTS)
+    async with speaker.synthesize("Twelve chars", conn_options=no_retry) as stream:
+        audio = [ev async for ev in stream]
+    assert audio
+
+    records = cloud.usage_log.records()
+    [heard] = [r for r in records if r.modality == "stt"]
+    assert (heard.provider, heard.model) == ("openai", "whisper-1")
+    assert heard.audio_seconds == pytest.approx(2.0)
+    [said] = [r for r in records if r.modality == "tts"]
+    assert (said.provider, said.model, said.characters) == ("openai", "tts-1", 12)
+    [request] = openai_server.requests_for("/v1/audio/transcriptions")
+    assert request.headers["Authorization"] == f"Bearer {OPENAI_KEY}"
+    assert request.form.get("language") == "en"
+    [speech] = openai_server.requests_for("/v1/audio/speech")
+    assert speech.json["voice"] == "alloy" and speech.json["response_format"] == "pcm"
