@@ -89,9 +89,8 @@ def main(names: list[str]) -> int:
         ratio, target, detail = BENCHES[name]()
         ok = ratio <= target
         failed += not ok
-        print(
-            f"{name:10s} ratio {ratio:5.2f} (target <= {target})  {'ok' if ok else 'MISSED'}  {detail}"
-        )
+        verdict = "ok" if ok else "MISSED"
+        print(f"{name:10s} ratio {ratio:5.2f} (target <= {target})  {verdict}  {detail}")
     return 1 if failed else 0
 
 

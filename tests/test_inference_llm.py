@@ -81,7 +81,7 @@ async def test_project_context_and_set_project(cloud, openai_server):
         assert inference.LLM("openai/gpt-4o-mini").project == "other"
     finally:
         inference.set_project(None)
-    with pytest.raises(ValueError, match="othre.*did you mean 'other'"):
+    with pytest.raises(ValueError, match=r"othre.*did you mean 'other'"):
         inference.LLM("openai/gpt-4o-mini", project="othre")
 
 

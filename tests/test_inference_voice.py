@@ -9,10 +9,10 @@ import pytest
 from livekit.agents import Agent, AgentSession, stt, tts
 from livekit.plugins import deepgram as lk_deepgram
 from livekit.plugins import openai as lk_openai
-from voicegateway_testkit.audio import audio_frames, pcm_silence
-from voicegateway_testkit.fakes import FakeAudioInput, FakeAudioOutput
 
 from voicegateway import inference
+from voicegateway_testkit.audio import audio_frames, pcm_silence
+from voicegateway_testkit.fakes import FakeAudioInput, FakeAudioOutput
 
 from .conftest import DEEPGRAM_KEY, OPENAI_KEY
 
