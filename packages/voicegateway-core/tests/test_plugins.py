@@ -128,3 +128,26 @@ def test_disabled_plugins_are_skipped(monkeypatch):
     assert host.plugins()["deepgram"].status == "disabled"
     with pytest.raises(ProviderUnavailable):
         host.provider("deepgram")
+
+
+def test_livekit_plugins_are_not_imported_off_the_main_thread():
+    import threading
+
+    from voicegateway.plugins import loaded_modules
+
+    errors = []
+    worker = threading.Thread(
+        target=lambda: errors.append(_capture(loaded_modules, ["json.tool_not_imported_vg"]))
+    )
+    worker.start()
+    worker.join()
+    assert "must be imported on the main thread" in str(errors[0])
+    assert "voicegateway.preload()" in str(errors[0])
+
+
+def _capture(fn, *args):
+    try:
+        fn(*args)
+    except Exception as exc:
+        return exc
+    return None
