@@ -129,3 +129,11 @@ async def test_install_routes_string_models_through_voicegateway(cloud, openai_s
     from livekit.agents import inference as lk_inference
 
     assert lk_inference.STT.from_model_string.__func__.__module__ == "livekit.agents.inference.stt"
+
+
+async def test_fallback_argument_is_walked_at_resolve_time(cloud):
+    model = inference.LLM("nope/model-x", fallback=["openai/gpt-4o-mini"])
+    assert (model.provider, model._built.resolution.fallback_from) == ("openai", "nope/model-x")
+    ears = inference.STT("nope/ears", fallback=[{"model": "deepgram/nova-3:en"}])
+    assert (ears.provider, ears.model) == ("deepgram", "nova-3")
+    assert ears.plugin._opts.language == "en"

@@ -4,8 +4,7 @@ Registered through the ``voicegateway`` entry point like any third-party plugin,
 resolution, metering and fallback go through real discovery. It needs no key and has no price.
 An agent's ``extra_kwargs`` become the fake's constructor options::
 
-    AgentSession(llm=gateway.llm("fake/fake-llm", extra_kwargs={"reply": "Sure.",
-                                                                "prompt_tokens": 42}))
+    inference.LLM("fake/fake-llm", extra_kwargs={"reply": "Sure.", "prompt_tokens": 42})
 
 The model name after ``fake/`` is reported as the fake's model. Options by modality: STT
 ``transcript``, ``utterance_seconds``, ``sample_rate``; LLM ``reply``, ``prompt_tokens``,
