@@ -38,7 +38,8 @@ async def test_streaming_tts_reports_carry_their_stream_call(use_config):
 
 async def test_each_chat_is_its_own_call(use_config):
     gateway = use_config("{}")
-    model = inference.LLM("fake/fake-llm", extra_kwargs={"prompt_tokens": 7, "completion_tokens": 3})
+    usage = {"prompt_tokens": 7, "completion_tokens": 3}
+    model = inference.LLM("fake/fake-llm", extra_kwargs=usage)
     for _ in range(2):
         async with model.chat(chat_ctx=_chat_context()) as stream:
             async for _ in stream:

@@ -109,7 +109,32 @@ def _conn(given: APIConnectOptions, default: APIConnectOptions | None) -> APICon
     return default if given is DEFAULT_API_CONNECT_OPTIONS and default is not None else given
 
 
-class STT(stt.STT):
+class _Wrapper:
+    """What the three wrappers share: the plugin they wrap and what its calls are billed as."""
+
+    _built: _Built
+
+    @classmethod
+    def from_model_string(cls, model: str):
+        return cls(model)
+
+    @property
+    def model(self) -> str:
+        return self._built.model
+
+    @property
+    def provider(self) -> str:
+        return self._built.provider
+
+    @property
+    def project(self) -> str:
+        return self._built.project
+
+    def update_options(self, **kwargs: Any) -> None:
+        self.plugin.update_options(**kwargs)
+
+
+class STT(_Wrapper, stt.STT):
     """A metered STT. ``model`` is a voicegw.yaml alias or ``provider/model[:language]``."""
 
     def __init__(
@@ -149,22 +174,6 @@ class STT(stt.STT):
         self._recognize_metrics_needed = False  # the plugin reports; we must not count twice
         self._conn_options = conn_options if is_given(conn_options) else None
 
-    @classmethod
-    def from_model_string(cls, model: str) -> STT:
-        return cls(model)
-
-    @property
-    def model(self) -> str:
-        return self._built.model
-
-    @property
-    def provider(self) -> str:
-        return self._built.provider
-
-    @property
-    def project(self) -> str:
-        return self._built.project
-
     @property
     def capabilities(self) -> stt.STTCapabilities:
         return self.plugin.capabilities
@@ -197,17 +206,11 @@ class STT(stt.STT):
     def stream(
         self, *, language=NOT_GIVEN, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> stt.RecognizeStream:
-        instrument = self._built.instrument
-        call = instrument.open_call()
-        with instrument.scope(call):
-            stream = self.plugin.stream(
+        return self._built.instrument.stream_call(
+            lambda: self.plugin.stream(
                 language=language, conn_options=_conn(conn_options, self._conn_options)
             )
-        instrument.end_when_done(call, stream, stream._task)
-        return stream
-
-    def update_options(self, **kwargs: Any) -> None:
-        self.plugin.update_options(**kwargs)
+        )
 
     def _update_session_keyterms(self, keyterms: list[str]) -> None:
         self.plugin._update_session_keyterms(keyterms)
@@ -222,7 +225,7 @@ class STT(stt.STT):
         await self.plugin.aclose()
 
 
-class LLM(llm.LLM):
+class LLM(_Wrapper, llm.LLM):
     """A metered LLM. ``model`` is a voicegw.yaml alias or ``provider/model``."""
 
     def __init__(
@@ -254,32 +257,8 @@ class LLM(llm.LLM):
         )
         self.plugin: llm.LLM = self._built.plugin
 
-    @classmethod
-    def from_model_string(cls, model: str) -> LLM:
-        return cls(model)
-
-    @property
-    def model(self) -> str:
-        return self._built.model
-
-    @property
-    def provider(self) -> str:
-        return self._built.provider
-
-    @property
-    def project(self) -> str:
-        return self._built.project
-
     def chat(self, **kwargs: Any) -> llm.LLMStream:
-        instrument = self._built.instrument
-        call = instrument.open_call()
-        with instrument.scope(call):
-            stream = self.plugin.chat(**kwargs)
-        instrument.end_when_done(call, stream, stream._task)
-        return stream
-
-    def update_options(self, **kwargs: Any) -> None:
-        self.plugin.update_options(**kwargs)
+        return self._built.instrument.stream_call(lambda: self.plugin.chat(**kwargs))
 
     def prewarm(self, *, loop: Any = None) -> None:
         self.plugin.prewarm(loop=loop)
@@ -289,7 +268,7 @@ class LLM(llm.LLM):
         await super().aclose()
 
 
-class TTS(tts.TTS):
+class TTS(_Wrapper, tts.TTS):
     """A metered TTS. ``model`` is a voicegw.yaml alias or ``provider/model[:voice]``."""
 
     def __init__(
@@ -332,22 +311,6 @@ class TTS(tts.TTS):
         )
         self._conn_options = conn_options if is_given(conn_options) else None
 
-    @classmethod
-    def from_model_string(cls, model: str) -> TTS:
-        return cls(model)
-
-    @property
-    def model(self) -> str:
-        return self._built.model
-
-    @property
-    def provider(self) -> str:
-        return self._built.provider
-
-    @property
-    def project(self) -> str:
-        return self._built.project
-
     @property
     def capabilities(self) -> tts.TTSCapabilities:
         return self.plugin.capabilities
@@ -363,27 +326,18 @@ class TTS(tts.TTS):
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> tts.ChunkedStream:
-        instrument = self._built.instrument
-        call = instrument.open_call()
-        with instrument.scope(call):
-            stream = self.plugin.synthesize(
+        return self._built.instrument.stream_call(
+            lambda: self.plugin.synthesize(
                 text, conn_options=_conn(conn_options, self._conn_options)
             )
-        instrument.end_when_done(call, stream, stream._synthesize_task)
-        return stream
+        )
 
     def stream(
         self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> tts.SynthesizeStream:
-        instrument = self._built.instrument
-        call = instrument.open_call()
-        with instrument.scope(call):
-            stream = self.plugin.stream(conn_options=_conn(conn_options, self._conn_options))
-        instrument.end_when_done(call, stream, stream._task)
-        return stream
-
-    def update_options(self, **kwargs: Any) -> None:
-        self.plugin.update_options(**kwargs)
+        return self._built.instrument.stream_call(
+            lambda: self.plugin.stream(conn_options=_conn(conn_options, self._conn_options))
+        )
 
     def prewarm(self) -> None:
         self.plugin.prewarm()

@@ -74,6 +74,20 @@ class Script:
         return self._queue.popleft() if len(self._queue) > 1 else self._queue[0]
 
 
+class Scripted:
+    """A class attribute holding a :class:`Script`, assignable from any ``ScriptSource``:
+    ``server.reply = ["Hi.", "Bye."]``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr = f"_{name}"
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else getattr(obj, self._attr)
+
+    def __set__(self, obj: Any, source: ScriptSource) -> None:
+        setattr(obj, self._attr, Script(source))
+
+
 _LAZY = {
     "FakeAudioInput": "voicegateway_testkit.fakes",
     "FakeAudioOutput": "voicegateway_testkit.fakes",

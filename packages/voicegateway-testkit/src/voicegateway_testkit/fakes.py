@@ -30,7 +30,7 @@ from livekit.agents.types import (
 from livekit.agents.utils import AudioBuffer
 from livekit.agents.voice import io
 
-from voicegateway_testkit import Script, ScriptSource
+from voicegateway_testkit import Scripted, ScriptSource
 from voicegateway_testkit.audio import audio_frames, pcm_silence, pcm_tone
 
 PROVIDER = "fake"
@@ -68,13 +68,7 @@ class FakeSTT(stt.STT):
         self.sample_rate = sample_rate
         self.fail_with = fail_with
 
-    @property
-    def transcript(self) -> Script:
-        return self._transcript
-
-    @transcript.setter
-    def transcript(self, source: ScriptSource) -> None:
-        self._transcript = Script(source)
+    transcript = Scripted()
 
     @property
     def model(self) -> str:
@@ -193,13 +187,7 @@ class FakeLLM(llm.LLM):
         self.chat_contexts: list[llm.ChatContext] = []
         """The context of every ``chat()`` call, oldest first."""
 
-    @property
-    def reply(self) -> Script:
-        return self._reply
-
-    @reply.setter
-    def reply(self, source: ScriptSource) -> None:
-        self._reply = Script(source)
+    reply = Scripted()
 
     @property
     def model(self) -> str:

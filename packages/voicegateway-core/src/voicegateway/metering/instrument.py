@@ -14,14 +14,15 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from voicegateway.metering.middleware import MiddlewareChain
 from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.providers import Meter
 
 log = logging.getLogger("voicegateway.metering")
+S = TypeVar("S")
 
 _current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "voicegateway_call", default=None
@@ -64,15 +65,18 @@ class Instrument:
 
     # -- calls -------------------------------------------------------------------------------
 
-    def open_call(self) -> Call:
-        """Start a call: the chain's start steps run now and may refuse it by raising."""
-        call = Call(
+    def _new_call(self) -> Call:
+        return Call(
             self._modality,
             self._provider,
             self._model,
             self._project,
             fallback_from=self._fallback_from,
         )
+
+    def open_call(self) -> Call:
+        """Start a call: the chain's start steps run now and may refuse it by raising."""
+        call = self._new_call()
         self._chain.start(call)
         self._open.add(call.call_id)
         return call
@@ -86,7 +90,17 @@ class Instrument:
         finally:
             _current_call.reset(token)
 
-    def end_when_done(self, call: Call, stream: Any, main_task: asyncio.Task | None) -> None:
+    def stream_call(self, create: Callable[[], S]) -> S:
+        """Open a call, create the plugin's stream inside it, and end the call with the stream."""
+        call = self.open_call()
+        with self.scope(call):
+            stream = create()
+        # ChunkedStream names its main task differently from the other streams
+        main_task = getattr(stream, "_task", None) or getattr(stream, "_synthesize_task", None)
+        self._end_when_done(call, stream, main_task)
+        return stream
+
+    def _end_when_done(self, call: Call, stream: Any, main_task: asyncio.Task | None) -> None:
         """End ``call`` once ``stream``'s metrics task has run out (the stream is closed)."""
         metrics_task = getattr(stream, "_metrics_task", None)
         if metrics_task is None:
@@ -129,13 +143,7 @@ class Instrument:
         if adhoc:
             # A report outside any call we opened (LiveKit internals we did not anticipate):
             # still recorded, as a call of its own, never lost.
-            call = Call(
-                self._modality,
-                self._provider,
-                self._model,
-                self._project,
-                fallback_from=self._fallback_from,
-            )
+            call = self._new_call()
             with contextlib.suppress(Exception):
                 self._chain.start(call)
         record = UsageRecord.for_call(call)

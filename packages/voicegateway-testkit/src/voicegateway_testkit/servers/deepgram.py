@@ -39,7 +39,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from voicegateway_testkit import Script, ScriptSource
+from voicegateway_testkit import Scripted, ScriptSource
 from voicegateway_testkit.audio import pcm_duration, pcm_tone, wav_duration
 from voicegateway_testkit.servers.base import FakeServer, chunks
 
@@ -63,14 +63,7 @@ class DeepgramServer(FakeServer):
         self.utterance_seconds = utterance_seconds
         self.speech_seconds_per_char = speech_seconds_per_char
 
-    @property
-    def transcript(self) -> Script:
-        """The text of each utterance; settable from a string, a list or a callable."""
-        return self._transcript
-
-    @transcript.setter
-    def transcript(self, source: ScriptSource) -> None:
-        self._transcript = Script(source)
+    transcript = Scripted()
 
     def _routes(self) -> list[web.RouteDef]:
         return [

@@ -37,7 +37,7 @@ from typing import Any
 
 from aiohttp import web
 
-from voicegateway_testkit import Script, ScriptSource
+from voicegateway_testkit import Scripted, ScriptSource
 from voicegateway_testkit.audio import pcm_duration, pcm_to_wav, pcm_tone, wav_duration
 from voicegateway_testkit.servers.base import FakeServer, chunks
 
@@ -80,23 +80,9 @@ class OpenAIServer(FakeServer):
         self.speech_seconds_per_char = speech_seconds_per_char
         self.models = models
 
-    @property
-    def reply(self) -> Script:
-        """The chat reply; settable from a string, a list or a callable."""
-        return self._reply
+    reply = Scripted()
 
-    @reply.setter
-    def reply(self, source: ScriptSource) -> None:
-        self._reply = Script(source)
-
-    @property
-    def transcript(self) -> Script:
-        """The transcription text; settable like :attr:`reply`."""
-        return self._transcript
-
-    @transcript.setter
-    def transcript(self, source: ScriptSource) -> None:
-        self._transcript = Script(source)
+    transcript = Scripted()
 
     def _routes(self) -> list[web.RouteDef]:
         return [
