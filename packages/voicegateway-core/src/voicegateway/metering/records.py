@@ -11,6 +11,7 @@ import itertools
 import os
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 _PROCESS_PREFIX = os.urandom(5).hex()
 _counter = itertools.count(1)
@@ -60,11 +61,18 @@ class Call:
 class UsageRecord:
     """One billable report. Units are what the provider bills for, per modality:
 
-    - STT: ``audio_seconds`` (as the provider's plugin reports it);
+    - STT: ``audio_seconds`` as the provider's plugin reported them, and
+      ``audio_seconds_measured`` from the frames VoiceGateway saw pushed (both kept: they differ
+      when a provider bills connection time, or when a report is lost at close);
     - LLM: ``input_tokens`` (all prompt tokens, cached ones included), ``cached_tokens``,
       ``cache_creation_tokens``, ``output_tokens`` (reasoning included) and ``reasoning_tokens``;
-    - TTS: ``characters``, and ``audio_seconds`` produced;
+    - TTS: ``characters`` (counted from the text pushed), and ``audio_seconds`` produced;
     - speech models billed by tokens also carry ``input_tokens``/``output_tokens``.
+
+    Pricing fills ``cost_usd`` (a Decimal, or None when unpriced), ``price_source`` (``catalog``,
+    ``override``, ``local`` or ``unpriced``), ``price_detail`` (the catalog and its version, or
+    why it is unpriced) and ``price_rates`` (the per-unit rates applied, as JSON text), so a record
+    keeps the price it was priced with.
     """
 
     call_id: str
@@ -78,18 +86,23 @@ class UsageRecord:
     room: str | None = None
     session_id: str | None = None
     audio_seconds: float = 0.0
+    audio_seconds_measured: float = 0.0
     input_tokens: int = 0
     cached_tokens: int = 0
     cache_creation_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
     characters: int = 0
+    cost_usd: Decimal | None = None
+    price_source: str | None = None
+    price_detail: str | None = None
+    price_rates: str | None = None
+    estimated: bool = False
+    status: str = "ok"
+    fallback_from: str | None = None
+    error_class: str | None = None
     ttfb_ms: float | None = None
     duration_ms: float | None = None
-    status: str = "ok"
-    error_class: str | None = None
-    fallback_from: str | None = None
-    estimated: bool = False
 
     @classmethod
     def for_call(cls, call: Call) -> UsageRecord:
@@ -107,13 +120,18 @@ class UsageRecord:
 
     def units(self) -> dict[str, float | int]:
         """The non-zero billable units, for display."""
-        names = (
-            "audio_seconds",
-            "input_tokens",
-            "cached_tokens",
-            "cache_creation_tokens",
-            "output_tokens",
-            "reasoning_tokens",
-            "characters",
-        )
-        return {n: getattr(self, n) for n in names if getattr(self, n)}
+        return {n: getattr(self, n) for n in UNIT_FIELDS if getattr(self, n)}
+
+
+UNIT_FIELDS = (
+    "audio_seconds",
+    "audio_seconds_measured",
+    "input_tokens",
+    "cached_tokens",
+    "cache_creation_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "characters",
+)
+RECORD_FIELDS = tuple(UsageRecord.__dataclass_fields__)
+"""The record's fields in order: the spool's JSON keys and the ledger's columns."""
