@@ -24,6 +24,7 @@ from livekit.agents.types import (
     NotGivenOr,
 )
 from livekit.agents.utils import is_given
+from livekit.agents.utils.audio import calculate_audio_duration
 
 from voicegateway.gateway import Gateway, current_project_var, get_gateway
 from voicegateway.metering.instrument import Instrument
@@ -190,18 +191,12 @@ class STT(_Wrapper, stt.STT):
         language=NOT_GIVEN,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ):
-        instrument = self._built.instrument
-        call = instrument.open_call()
-        try:
-            with instrument.scope(call):
-                event = await self.plugin.recognize(
-                    buffer, language=language, conn_options=_conn(conn_options, self._conn_options)
-                )
-        except BaseException as exc:
-            instrument.end(call, error=exc)
-            raise
-        instrument.end(call)
-        return event
+        return await self._built.instrument.recognize_call(
+            lambda: self.plugin.recognize(
+                buffer, language=language, conn_options=_conn(conn_options, self._conn_options)
+            ),
+            audio_seconds=calculate_audio_duration(buffer),
+        )
 
     def stream(
         self, *, language=NOT_GIVEN, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
@@ -258,7 +253,9 @@ class LLM(_Wrapper, llm.LLM):
         self.plugin: llm.LLM = self._built.plugin
 
     def chat(self, **kwargs: Any) -> llm.LLMStream:
-        return self._built.instrument.stream_call(lambda: self.plugin.chat(**kwargs))
+        return self._built.instrument.stream_call(
+            lambda: self.plugin.chat(**kwargs), chat_ctx=kwargs.get("chat_ctx")
+        )
 
     def prewarm(self, *, loop: Any = None) -> None:
         self.plugin.prewarm(loop=loop)
@@ -329,7 +326,8 @@ class TTS(_Wrapper, tts.TTS):
         return self._built.instrument.stream_call(
             lambda: self.plugin.synthesize(
                 text, conn_options=_conn(conn_options, self._conn_options)
-            )
+            ),
+            text=text,
         )
 
     def stream(

@@ -1,11 +1,22 @@
 """The LiveKit side of metering: ties a plugin instance's events to VoiceGateway calls.
 
-A wrapper (``voicegateway.inference.STT`` and friends) opens a :class:`Call` for each chat,
-recognition or synthesis, and creates the plugin's stream inside :meth:`Instrument.scope`. LiveKit
-starts a stream's tasks in its constructor, and asyncio tasks copy the current context, so when the
-plugin later emits ``metrics_collected`` from one of those tasks, the context variable still names
-the call. Counting therefore costs one record per report and nothing per audio frame or token.
-The call ends when the stream's metrics task finishes, which LiveKit runs until the stream closes.
+A wrapper (``voicegateway.inference.STT`` and friends, or :func:`voicegateway.attach` for plain
+plugins) opens a :class:`Call` for each chat, recognition or synthesis, and creates the plugin's
+stream inside :meth:`Instrument.scope`. LiveKit starts a stream's tasks in its constructor, and
+asyncio tasks copy the current context, so when the plugin later emits ``metrics_collected`` from
+one of those tasks, the context variable still names the call. Counting therefore costs one
+record per report and nothing per token.
+
+LiveKit's reports have gaps the provider's bill does not (see docs/architecture.md), so the
+instrument also keeps its own account of what the provider was given:
+
+- STT: the seconds of audio pushed (``audio_seconds_measured``), including the silence LiveKit
+  pushes at close; audio never reported (a report lost when the stream closed) is billed from it
+  at the end, marked ``estimated``.
+- TTS: the characters pushed; a segment interrupted before LiveKit's report is still billed, and
+  the second report of a ``synthesize()`` that wraps ``stream()`` is not counted again.
+- LLM: a stream interrupted before its usage chunk still bills the prompt; it is estimated from the
+  chat context and marked ``estimated``.
 """
 
 from __future__ import annotations
@@ -14,15 +25,17 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+from voicegateway.metering import estimate
 from voicegateway.metering.middleware import MiddlewareChain
 from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.providers import Meter
 
 log = logging.getLogger("voicegateway.metering")
 S = TypeVar("S")
+T = TypeVar("T")
 
 _current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "voicegateway_call", default=None
@@ -30,12 +43,13 @@ _current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
 
 
 class Instrument:
-    """Meters one plugin instance on behalf of the wrapper that owns it.
+    """Meters one plugin instance.
 
-    Every ``metrics_collected`` and ``error`` event of the plugin is re-emitted on the wrapper, so
-    ``AgentSession`` (which listens on the wrapper) sees them exactly once; the metrics carry the
-    VoiceGateway provider id and model instead of the host name LiveKit reports for
-    OpenAI-compatible clients.
+    With an ``owner`` (a wrapper), every ``metrics_collected`` and ``error`` event of the plugin is
+    re-emitted on the owner, so ``AgentSession`` (which listens on the wrapper) sees them exactly
+    once; the metrics carry the VoiceGateway provider id and model instead of the host name LiveKit
+    reports for OpenAI-compatible clients. Without one (``attach``), the session listens on the
+    plugin itself and nothing is re-emitted.
     """
 
     def __init__(
@@ -61,7 +75,8 @@ class Instrument:
         self._fallback_from = fallback_from
         self._open: set[str] = set()
         inner.on("metrics_collected", self._on_metrics)
-        inner.on("error", self._on_error)
+        if owner is not None:
+            inner.on("error", self._on_error)
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -90,15 +105,43 @@ class Instrument:
         finally:
             _current_call.reset(token)
 
-    def stream_call(self, create: Callable[[], S]) -> S:
-        """Open a call, create the plugin's stream inside it, and end the call with the stream."""
+    def stream_call(
+        self, create: Callable[[], S], *, text: str | None = None, chat_ctx: Any = None
+    ) -> S:
+        """Open a call, create the plugin's stream inside it, and end the call with the stream.
+
+        ``text`` is what a ``synthesize()`` bills; ``chat_ctx`` what an LLM prompt is estimated
+        from if the stream is interrupted before the provider reports its usage.
+        """
         call = self.open_call()
+        call.chat_ctx = chat_ctx
+        if text is not None:
+            call.chars_pending = len(text)
         with self.scope(call):
             stream = create()
+        if self._modality == "stt":
+            _count_pushed_audio(stream, call)
+        elif self._modality == "tts" and text is None:
+            _count_pushed_text(stream, call)
         # ChunkedStream names its main task differently from the other streams
         main_task = getattr(stream, "_task", None) or getattr(stream, "_synthesize_task", None)
         self._end_when_done(call, stream, main_task)
         return stream
+
+    async def recognize_call(
+        self, recognize: Callable[[], Awaitable[T]], audio_seconds: float
+    ) -> T:
+        """A batch recognition: one call around ``recognize()``, which reports synchronously."""
+        call = self.open_call()
+        call.audio_pending = audio_seconds
+        try:
+            with self.scope(call):
+                result = await recognize()
+        except BaseException as exc:
+            self.end(call, error=exc)
+            raise
+        self.end(call)
+        return result
 
     def _end_when_done(self, call: Call, stream: Any, main_task: asyncio.Task | None) -> None:
         """End ``call`` once ``stream``'s metrics task has run out (the stream is closed)."""
@@ -116,7 +159,10 @@ class Instrument:
     def end(
         self, call: Call, task: asyncio.Future | None = None, error: BaseException | None = None
     ) -> None:
-        """End ``call``, taking its status from the stream's main task or the error raised."""
+        """End ``call``, taking its status from the stream's main task or the error raised, and
+        bill what the provider was given but never reported."""
+        if call.ended:
+            return
         if task is not None and task.done():
             if task.cancelled():
                 call.status = "cancelled"
@@ -126,7 +172,29 @@ class Instrument:
             call.status = "cancelled" if isinstance(error, asyncio.CancelledError) else "error"
             call.error_class = type(error).__name__
         self._open.discard(call.call_id)
+        closing = self._closing_record(call)
+        if closing is not None:
+            self._chain.usage(call, closing)
         self._chain.end(call)
+
+    def _closing_record(self, call: Call) -> UsageRecord | None:
+        record = UsageRecord.for_call(call)
+        record.status, record.error_class = call.status, call.error_class
+        if call.audio_pending > 1e-9:
+            record.audio_seconds_measured = call.audio_pending
+            record.estimated = True  # priced from what we pushed, not from the provider's report
+        elif call.chars_pending > 0:
+            record.characters = call.chars_pending
+            if record.status == "ok":
+                record.status = "cancelled"  # LiveKit reports a segment only when it completes
+        elif call.records == 0 and call.status == "cancelled" and call.chat_ctx is not None:
+            record.input_tokens = estimate.prompt_tokens(call.chat_ctx)
+            record.estimated = True
+        elif call.records or call.status == "ok":
+            return None  # everything was reported, or nothing was asked of the provider
+        # else: a failure with nothing to bill still leaves a record, so errors are visible
+        call.audio_pending, call.chars_pending = 0.0, 0
+        return record
 
     # -- plugin events -----------------------------------------------------------------------
 
@@ -135,7 +203,8 @@ class Instrument:
             self._record(metrics)
         except Exception:
             log.exception("could not meter a %s report from %s", self._modality, self._provider)
-        self._owner.emit("metrics_collected", _relabel(metrics, self._provider, self._model))
+        if self._owner is not None:
+            self._owner.emit("metrics_collected", _relabel(metrics, self._provider, self._model))
 
     def _record(self, metrics: Any) -> None:
         call = _current_call.get()
@@ -147,13 +216,55 @@ class Instrument:
             with contextlib.suppress(Exception):
                 self._chain.start(call)
         record = UsageRecord.for_call(call)
-        if self._meter(metrics, record):
+        if self._meter(metrics, record) and self._account(call, record, metrics):
             self._chain.usage(call, record)
         if adhoc:
             self._chain.end(call)
 
+    def _account(self, call: Call, record: UsageRecord, metrics: Any) -> bool:
+        """Settle a report against what the call was given; False drops a duplicate report."""
+        if self._modality == "stt":
+            record.audio_seconds_measured = min(call.audio_pending, record.audio_seconds) or (
+                call.audio_pending
+            )
+            call.audio_pending = max(0.0, call.audio_pending - record.audio_seconds_measured)
+        elif self._modality == "tts":
+            if call.chars_pending == 0 and record.characters and call.records:
+                # synthesize() wrapping stream(): the inner stream already billed this text
+                return bool(record.input_tokens or record.output_tokens)
+            if call.chars_pending or call.records:
+                record.characters = min(record.characters, call.chars_pending)
+                call.chars_pending -= record.characters
+        elif record.status == "cancelled" and record.input_tokens == 0:
+            record.input_tokens = estimate.prompt_tokens(call.chat_ctx)
+            record.estimated = True
+        return True
+
     def _on_error(self, error: Any) -> None:
         self._owner.emit("error", error)
+
+
+def _count_pushed_audio(stream: Any, call: Call) -> None:
+    """Count every frame pushed to an STT stream: the audio the provider receives and bills."""
+    push = stream.push_frame
+
+    def push_frame(frame: Any) -> None:
+        call.audio_pending += frame.duration
+        push(frame)
+
+    stream.push_frame = push_frame
+
+
+def _count_pushed_text(stream: Any, call: Call) -> None:
+    """Count every character pushed to a TTS stream: the text the provider receives and bills."""
+    push = stream.push_text
+
+    def push_text(token: str) -> None:
+        if token:
+            call.chars_pending += len(token)
+        push(token)
+
+    stream.push_text = push_text
 
 
 def _relabel(metrics: Any, provider: str, model: str) -> Any:

@@ -99,9 +99,7 @@ class Latency(Middleware):
 
 
 class Recording(Middleware):
-    """The last step: hands records to a sink. A call that ended without any usage report
-    (it failed, or was cancelled before the provider said anything) still leaves one record, so
-    errors and cancellations are visible next to the calls that succeeded."""
+    """The last step: hands each record to a sink (the spool, or an in-memory log)."""
 
     name = "recording"
 
@@ -110,13 +108,6 @@ class Recording(Middleware):
 
     def on_usage(self, call: Call, record: UsageRecord) -> None:
         self._sink.append(record)
-
-    def on_call_end(self, call: Call) -> None:
-        if call.records == 0:
-            record = UsageRecord.for_call(call)
-            record.status, record.error_class = call.status, call.error_class
-            record.duration_ms = call.duration_ms
-            self._sink.append(record)
 
 
 def _job_identity() -> tuple[str | None, str | None, str | None]:

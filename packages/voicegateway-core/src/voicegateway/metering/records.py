@@ -55,6 +55,12 @@ class Call:
     duration_ms: float | None = None
     records: int = 0
     ended: bool = False
+    # What the provider was given but has not reported yet: audio seconds pushed to an STT,
+    # characters pushed to a TTS. A report takes its share; what is left at the end becomes a
+    # closing record, so audio and text LiveKit never reported are still billed.
+    audio_pending: float = 0.0
+    chars_pending: int = 0
+    chat_ctx: object = None
 
 
 @dataclass(slots=True)
