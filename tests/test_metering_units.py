@@ -7,12 +7,12 @@ import types
 
 import pytest
 from livekit.agents import llm
-from voicegateway_testkit.audio import audio_frames, pcm_silence
-from voicegateway_testkit.fakes import FakeTTS
 
 from voicegateway import inference
 from voicegateway.hookspecs import hookimpl
 from voicegateway.providers import ProviderSpec
+from voicegateway_testkit.audio import audio_frames, pcm_silence
+from voicegateway_testkit.fakes import FakeTTS
 
 
 def _chat_context(text: str) -> llm.ChatContext:
