@@ -14,7 +14,7 @@ def _hooks():
 
 
 def test_there_are_hooks():
-    assert [name for name, _ in _hooks()] == ["register_providers"]
+    assert sorted(name for name, _ in _hooks()) == ["register_middlewares", "register_providers"]
 
 
 def test_every_hook_is_documented_with_when_it_runs_and_an_example():

@@ -5,6 +5,7 @@ pydantic and YAML load when first needed (PEP 562 attributes below), so a LiveKi
 them once, and a CLI listing plugins never imports a provider SDK.
 
     from voicegateway import inference
+    from voicegateway.plain_plugins import attach
     session = AgentSession(stt=inference.STT("deepgram/nova-3"),
                            llm=inference.LLM("openai/gpt-4o-mini"),
                            tts=inference.TTS("listener"))   # or a voicegw.yaml alias
@@ -21,11 +22,13 @@ if TYPE_CHECKING:
     from voicegateway import inference
     from voicegateway.gateway import Gateway, configure, get_gateway
     from voicegateway.hookspecs import hookimpl
-    from voicegateway.install import install, uninstall
+    from voicegateway.plain_plugins import attach
+    from voicegateway.string_models import install, uninstall
 
 __all__ = [
     "Gateway",
     "__version__",
+    "attach",
     "configure",
     "get_gateway",
     "hookimpl",
@@ -37,12 +40,13 @@ __all__ = [
 
 _LAZY = {
     "inference": ("voicegateway.inference", None),
+    "attach": ("voicegateway.plain_plugins", "attach"),
     "Gateway": ("voicegateway.gateway", "Gateway"),
     "configure": ("voicegateway.gateway", "configure"),
     "get_gateway": ("voicegateway.gateway", "get_gateway"),
     "hookimpl": ("voicegateway.hookspecs", "hookimpl"),
-    "install": ("voicegateway.install", "install"),
-    "uninstall": ("voicegateway.install", "uninstall"),
+    "install": ("voicegateway.string_models", "install"),
+    "uninstall": ("voicegateway.string_models", "uninstall"),
 }
 
 

@@ -54,13 +54,24 @@ class Gateway:
         self._profile = profile
         self.plugins = plugins or PluginHost()
         self.usage_log = usage_log or UsageLog()
-        steps = middlewares if middlewares is not None else self.default_middlewares()
-        self.chain = MiddlewareChain(steps)
+        self._middlewares = middlewares
+        self._chain: MiddlewareChain | None = None
         self.default_project: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
-    def default_middlewares(self) -> list[Middleware]:
-        return [SessionCorrelation(), Latency(), Recording(self.usage_log)]
+    @property
+    def chain(self) -> MiddlewareChain:
+        """The metering chain, built on first use: the built-in steps, then every plugin's
+        ``register_middlewares`` steps, then recording. ``middlewares=`` replaces it whole."""
+        if self._chain is None:
+            with self._lock:
+                if self._chain is None:
+                    steps = self._middlewares
+                    if steps is None:
+                        extra = self.plugins.middlewares(self.config)
+                        steps = [SessionCorrelation(), Latency(), *extra, Recording(self.usage_log)]
+                    self._chain = MiddlewareChain(steps)
+        return self._chain
 
     @property
     def config(self):

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from voicegateway.config import Config
+    from voicegateway.metering.middleware import Middleware
     from voicegateway.providers import ProviderSpec
 
 PROJECT_NAME = "voicegateway"
@@ -66,4 +68,35 @@ def register_providers(register: Callable[[ProviderSpec], None]) -> None:
                 default_models={"tts": "voice-1"},
                 livekit_plugins=("livekit.plugins.acme",),
             ))
+    """
+
+
+@hookspec
+def register_middlewares(register: Callable[[Middleware], None], config: Config) -> None:
+    """Add steps to the metering chain every call passes.
+
+    Receives ``register``, a callable taking one
+    :class:`voicegateway.metering.middleware.Middleware`
+    instance, and ``config``, the loaded voicegw.yaml (a :class:`voicegateway.config.Config`), so a
+    step can read its own settings. A step sees each call start (and may refuse it by raising),
+    each usage record (after cost tracking, before the record is stored), and each call end.
+
+    Runs once per process, when the gateway builds its chain: on the first call made through
+    VoiceGateway. Every installed plugin's hook module is imported then (they are light by
+    contract). Steps run on the agent's event loop and must not block; errors they raise while a
+    record passes are logged, never raised into the conversation.
+
+    Example::
+
+        class SlowCallAlert(Middleware):
+            name = "slow-call-alert"
+
+            def on_usage(self, call, record):
+                if record.ttfb_ms and record.ttfb_ms > 1500:
+                    log.warning("%s/%s took %.0f ms to first byte",
+                                record.provider, record.model, record.ttfb_ms)
+
+        @hookimpl
+        def register_middlewares(register, config):
+            register(SlowCallAlert())
     """

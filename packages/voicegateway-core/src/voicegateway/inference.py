@@ -29,6 +29,7 @@ from livekit.agents.utils.audio import calculate_audio_duration
 from voicegateway.gateway import Gateway, current_project_var, get_gateway
 from voicegateway.metering.instrument import Instrument
 from voicegateway.metering.meters import DEFAULT_METERS
+from voicegateway.plain_plugins import METERED
 from voicegateway.providers import Modality
 
 __all__ = ["LLM", "STT", "TTS", "project", "set_project"]
@@ -82,6 +83,7 @@ class _Built:
         )
         options = {k: v for k, v in options.items() if is_given(v) and v is not None}
         self.plugin, self.model = gateway.build(resolution, modality, **options)
+        setattr(self.plugin, METERED, True)  # attach() must not meter it a second time
         self.provider = resolution.spec.id
         self.resolution = resolution
         self.instrument = Instrument(
@@ -114,6 +116,7 @@ class _Wrapper:
     """What the three wrappers share: the plugin they wrap and what its calls are billed as."""
 
     _built: _Built
+    _voicegateway_metered = True  # attach() leaves it alone: its calls are metered already
 
     @classmethod
     def from_model_string(cls, model: str):

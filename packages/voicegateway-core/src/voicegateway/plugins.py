@@ -99,6 +99,29 @@ class PluginHost:
             self._load(info)
         return self.plugins()
 
+    def middlewares(self, config: Any) -> list[Any]:
+        """Every plugin's extra metering steps (``register_middlewares``), loading all plugins."""
+        from voicegateway.metering.middleware import Middleware
+
+        self.load_all()
+        steps: list[Middleware] = []
+
+        def register(step: Middleware) -> None:
+            if not isinstance(step, Middleware):
+                raise PluginError(f"register() takes a Middleware, got {type(step).__name__}")
+            steps.append(step)
+
+        self._manager().hook.register_middlewares(register=register, config=config)
+        return steps
+
+    def provider_for_module(self, module: str) -> ProviderSpec | None:
+        """The provider whose factories build objects from the LiveKit plugin ``module``."""
+        self.load_all()
+        for spec in self._providers.values():
+            if any(module == m or module.startswith(m + ".") for m in spec.livekit_plugins):
+                return spec
+        return None
+
     def providers(self) -> dict[str, ProviderSpec]:
         """Providers registered so far (loaded plugins and ones added with :meth:`register`)."""
         return dict(self._providers)
