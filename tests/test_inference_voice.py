@@ -86,3 +86,15 @@ async def test_openai_batch_stt_and_tts(cloud, openai_server, no_retry):
     assert request.form.get("language") == "en"
     [speech] = openai_server.requests_for("/v1/audio/speech")
     assert speech.json["voice"] == "alloy" and speech.json["response_format"] == "pcm"
+
+
+async def test_token_billed_transcription_keeps_its_tokens(cloud, openai_server, no_retry):
+    """LiveKit's batch recognize() drops the usage gpt-4o-transcribe returns; the openai
+    provider reads it from the response, so the record carries the tokens it is billed by."""
+    listener = inference.STT("openai/gpt-4o-mini-transcribe")
+    frames = audio_frames(pcm_silence(2.0, sample_rate=16000), sample_rate=16000)
+    await listener.recognize(frames, conn_options=no_retry)
+    [record] = cloud.usage_log.records()
+    assert record.input_tokens > 0
+    assert record.output_tokens == len(openai_server.transcript.next().split())
+    assert record.audio_seconds == pytest.approx(2.0)

@@ -47,7 +47,44 @@ def make_stt(request: BuildRequest) -> Any:
     kwargs = _common(request)
     if request.language:
         kwargs["language"] = request.language
+    if "client" not in request.extra:
+        kwargs["client"] = _client_reporting_transcription_tokens(request)
     return openai.STT(**kwargs, **request.extra)
+
+
+def _client_reporting_transcription_tokens(request: BuildRequest) -> Any:
+    """An SDK client like the plugin's own, whose response hook reads the token usage that
+    ``gpt-4o-transcribe`` models return and LiveKit's batch ``recognize()`` drops: those models
+    are billed by tokens, so without it they would be priced from audio seconds or not at all."""
+    import httpx2 as httpx
+    import openai
+
+    from voicegateway.metering.instrument import report_usage
+
+    async def on_response(response: Any) -> None:
+        if response.status_code != 200 or not response.url.path.endswith("/audio/transcriptions"):
+            return
+        await response.aread()
+        try:
+            usage = response.json().get("usage") or {}
+        except ValueError:  # text or srt formats carry no usage
+            return
+        if usage.get("type") == "tokens":
+            report_usage(
+                input_tokens=int(usage.get("input_tokens") or 0),
+                output_tokens=int(usage.get("output_tokens") or 0),
+            )
+
+    return openai.AsyncClient(
+        max_retries=0,
+        api_key=request.api_key,
+        base_url=request.base_url,
+        http_client=httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
+            follow_redirects=True,
+            event_hooks={"response": [on_response]},
+        ),
+    )
 
 
 def make_tts(request: BuildRequest) -> Any:

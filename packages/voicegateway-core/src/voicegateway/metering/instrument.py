@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from voicegateway.metering import estimate
 from voicegateway.metering.middleware import MiddlewareChain
-from voicegateway.metering.records import Call, UsageRecord
+from voicegateway.metering.records import UNIT_FIELDS, Call, UsageRecord
 from voicegateway.providers import Meter
 
 log = logging.getLogger("voicegateway.metering")
@@ -223,6 +223,10 @@ class Instrument:
 
     def _account(self, call: Call, record: UsageRecord, metrics: Any) -> bool:
         """Settle a report against what the call was given; False drops a duplicate report."""
+        if call.reported:
+            for unit, value in call.reported.items():
+                setattr(record, unit, getattr(record, unit) + value)
+            call.reported = None
         if self._modality == "stt":
             record.audio_seconds_measured = min(call.audio_pending, record.audio_seconds) or (
                 call.audio_pending
@@ -242,6 +246,26 @@ class Instrument:
 
     def _on_error(self, error: Any) -> None:
         self._owner.emit("error", error)
+
+
+def report_usage(**units: int) -> None:
+    """Add units the provider billed that LiveKit does not report, to the current call.
+
+    For provider plugins: call it from code that runs inside the call (an HTTP response hook of the
+    SDK client the factory built, for example), with ``UsageRecord`` unit names:
+    ``report_usage(input_tokens=120, output_tokens=14)``. LiveKit's batch ``recognize()`` drops the
+    token usage of token-billed transcription models; the openai provider restores it this way.
+    Outside a call it does nothing.
+    """
+    call = _current_call.get()
+    if call is None:
+        return
+    reported = call.reported if call.reported is not None else {}
+    for unit, value in units.items():
+        if unit not in UNIT_FIELDS:
+            raise ValueError(f"report_usage: {unit!r} is not a unit ({', '.join(UNIT_FIELDS)})")
+        reported[unit] = reported.get(unit, 0) + value
+    call.reported = reported
 
 
 def _count_pushed_audio(stream: Any, call: Call) -> None:

@@ -61,6 +61,9 @@ class Call:
     audio_pending: float = 0.0
     chars_pending: int = 0
     chat_ctx: object = None
+    # Units a provider plugin read from the provider's own response where LiveKit drops them
+    # (see instrument.report_usage); added to the call's next record.
+    reported: dict[str, int] | None = None
 
 
 @dataclass(slots=True)
