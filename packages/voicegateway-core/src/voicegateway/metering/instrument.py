@@ -74,6 +74,7 @@ class Instrument:
         self._meter = meter
         self._fallback_from = fallback_from
         self._open: set[str] = set()
+        self._metadata: Any = None
         inner.on("metrics_collected", self._on_metrics)
         if owner is not None:
             inner.on("error", self._on_error)
@@ -178,20 +179,22 @@ class Instrument:
         self._chain.end(call)
 
     def _closing_record(self, call: Call) -> UsageRecord | None:
+        interrupted_llm = call.records == 0 and call.status == "cancelled" and call.chat_ctx
+        failed = call.records == 0 and call.status != "ok"
+        if not (call.audio_pending > 1e-9 or call.chars_pending or interrupted_llm or failed):
+            return None  # everything was reported, or nothing was asked of the provider
         record = UsageRecord.for_call(call)
         record.status, record.error_class = call.status, call.error_class
         if call.audio_pending > 1e-9:
             record.audio_seconds_measured = call.audio_pending
             record.estimated = True  # priced from what we pushed, not from the provider's report
-        elif call.chars_pending > 0:
+        elif call.chars_pending:
             record.characters = call.chars_pending
             if record.status == "ok":
                 record.status = "cancelled"  # LiveKit reports a segment only when it completes
-        elif call.records == 0 and call.status == "cancelled" and call.chat_ctx is not None:
+        elif interrupted_llm:
             record.input_tokens = estimate.prompt_tokens(call.chat_ctx)
             record.estimated = True
-        elif call.records or call.status == "ok":
-            return None  # everything was reported, or nothing was asked of the provider
         # else: a failure with nothing to bill still leaves a record, so errors are visible
         call.audio_pending, call.chars_pending = 0.0, 0
         return record
@@ -204,7 +207,7 @@ class Instrument:
         except Exception:
             log.exception("could not meter a %s report from %s", self._modality, self._provider)
         if self._owner is not None:
-            self._owner.emit("metrics_collected", _relabel(metrics, self._provider, self._model))
+            self._owner.emit("metrics_collected", self._relabel(metrics))
 
     def _record(self, metrics: Any) -> None:
         call = _current_call.get()
@@ -243,6 +246,17 @@ class Instrument:
             record.input_tokens = estimate.prompt_tokens(call.chat_ctx)
             record.estimated = True
         return True
+
+    def _relabel(self, metrics: Any) -> Any:
+        """A copy of the metrics naming our provider id and model (built once, reused)."""
+        metadata = getattr(metrics, "metadata", None)
+        if metadata is None:
+            return metrics
+        if self._metadata is None:
+            self._metadata = metadata.model_copy(
+                update={"model_provider": self._provider, "model_name": self._model}
+            )
+        return metrics.model_copy(update={"metadata": self._metadata})
 
     def _on_error(self, error: Any) -> None:
         self._owner.emit("error", error)
@@ -289,16 +303,3 @@ def _count_pushed_text(stream: Any, call: Call) -> None:
         push(token)
 
     stream.push_text = push_text
-
-
-def _relabel(metrics: Any, provider: str, model: str) -> Any:
-    metadata = getattr(metrics, "metadata", None)
-    if metadata is None:
-        return metrics
-    return metrics.model_copy(
-        update={
-            "metadata": metadata.model_copy(
-                update={"model_provider": provider, "model_name": model}
-            )
-        }
-    )
