@@ -107,7 +107,70 @@ def bench_llm_call() -> tuple[float, float, str]:
     return (ours / chat if ours <= 50e-6 else float("inf")), 0.1, detail
 
 
-BENCHES = {"import": bench_import, "llm_call": bench_llm_call}
+_JOB_RSS = """
+import asyncio, gc, json, sys
+def rss():
+    gc.collect()
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+from livekit.agents import llm
+import livekit.plugins.openai  # a job process has its plugins loaded already
+from voicegateway_testkit.fakes import FakeLLM
+async def chat(model):
+    ctx = llm.ChatContext.empty()
+    ctx.add_message(role="user", content="hello")
+    async with model.chat(chat_ctx=ctx) as stream:
+        async for _ in stream:
+            pass
+asyncio.run(chat(FakeLLM()))
+before = rss()
+import voicegateway
+from voicegateway import inference
+from voicegateway.pricing import rates_for
+voicegateway.configure(sys.argv[1])
+asyncio.run(chat(inference.LLM("fake/fake-llm")))
+rates_for("openai", "gpt-4o-mini", "llm", catalog="openai")  # a cloud model's rates, from the cache
+after = rss()
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("duckdb", "pyarrow", "voice_prices"))
+print(json.dumps({"before": before, "after": after, "heavy": heavy}))
+"""
+
+
+def bench_job_rss() -> tuple[float, float, str]:
+    """What a LiveKit job process gains from VoiceGateway: at most 5 MiB over the same process
+    with LiveKit, a plugin and a chat already done (the baseline), and no DuckDB or voice-prices."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from voicegateway.pricing import rates_for
+
+    rates_for("openai", "gpt-4o-mini", "llm", catalog="openai")  # fill the machine's price cache
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "voicegw.yaml"
+        config.write_text(f"storage: {{path: {tmp}/usage.duckdb}}\n")
+        out = subprocess.run(
+            [sys.executable, "-c", _JOB_RSS, str(config)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    gained = result["after"] - result["before"]
+    detail = (
+        f"job RSS {result['before']:.1f} -> {result['after']:.1f} MiB (+{gained:.2f} MiB, "
+        f"target <= 5); heavy modules imported: {result['heavy'] or 'none'}"
+    )
+    ratio = gained / 5.0 if not result["heavy"] else float("inf")
+    return ratio, 1.0, detail
+
+
+BENCHES = {"import": bench_import, "llm_call": bench_llm_call, "job_rss": bench_job_rss}
+
+import ledger  # noqa: E402  (benchmarks/ledger.py, next to this file: the ledger's targets)
+
+BENCHES.update(ledger.BENCHES)
 
 
 def main(names: list[str]) -> int:

@@ -65,7 +65,10 @@ async def test_a_failed_call_leaves_an_error_record(use_config):
     await stream.aclose()
     [record] = gateway.usage_log.records()
     assert (record.status, record.error_class, record.output_tokens) == (
-        "error", "APIStatusError", 0)
+        "error",
+        "APIStatusError",
+        0,
+    )
 
 
 async def test_a_call_closed_before_any_report_is_recorded_as_cancelled(use_config):

@@ -21,6 +21,7 @@ from voicegateway.metering.middleware import (
     Recording,
     SessionCorrelation,
 )
+from voicegateway.metering.pricing_step import CostTracking
 from voicegateway.metering.recorder import UsageLog
 from voicegateway.plugins import PluginHost, loaded_modules
 from voicegateway.providers import BuildRequest, Modality
@@ -61,15 +62,22 @@ class Gateway:
 
     @property
     def chain(self) -> MiddlewareChain:
-        """The metering chain, built on first use: the built-in steps, then every plugin's
-        ``register_middlewares`` steps, then recording. ``middlewares=`` replaces it whole."""
+        """The metering chain, built on first use: session correlation, latency and cost, then
+        every plugin's ``register_middlewares`` steps, then recording. ``middlewares=`` replaces
+        it whole."""
         if self._chain is None:
             with self._lock:
                 if self._chain is None:
                     steps = self._middlewares
                     if steps is None:
                         extra = self.plugins.middlewares(self.config)
-                        steps = [SessionCorrelation(), Latency(), *extra, Recording(self.usage_log)]
+                        steps = [
+                            SessionCorrelation(),
+                            Latency(),
+                            CostTracking(self.config, catalog_for=self._price_catalog),
+                            *extra,
+                            Recording(self.usage_log),
+                        ]
                     self._chain = MiddlewareChain(steps)
         return self._chain
 
@@ -85,6 +93,12 @@ class Gateway:
                         self._config_path, profile=self._profile, settings_for=self._settings_model
                     )
         return self._config
+
+    def _price_catalog(self, provider_id: str) -> str | None:
+        try:
+            return self.plugins.provider(provider_id).price_catalog
+        except Exception:
+            return None  # attach() of a provider VoiceGateway does not know: unpriced, with why
 
     def _settings_model(self, provider_id: str):
         if provider_id not in self.plugins.provider_ids():

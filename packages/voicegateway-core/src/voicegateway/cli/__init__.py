@@ -28,9 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--profile", help="profile to apply (default: $VOICEGW_PROFILE)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from voicegateway.cli import check, init, providers
+    from voicegateway.cli import (
+        check,
+        costs,
+        export,
+        ingest,
+        init,
+        latency,
+        logs,
+        prices,
+        providers,
+        sessions,
+    )
 
-    for module in (init, check, providers):
+    for module in (init, check, providers, prices, ingest, costs, latency, logs, sessions, export):
         module.add_parser(sub, common)
     return parser
 

@@ -23,9 +23,11 @@ from pydantic import (
     ModelWrapValidatorHandler,
     PrivateAttr,
     SerializeAsAny,
+    SerializerFunctionWrapHandler,
     Tag,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -157,6 +159,92 @@ class BudgetConfig(ConfigModel):
         return self
 
 
+def _check_price_key(value: str) -> str:
+    provider, slash, model = value.partition("/")
+    if not _PROVIDER_ID.fullmatch(provider) or (slash and not model) or len(value.split()) != 1:
+        raise ValueError(
+            f"{value!r} is not a pricing key: expected 'provider' or 'provider/model' "
+            "(lowercase provider id, the model name as recorded, no spaces)"
+        )
+    return value
+
+
+PriceKey = Annotated[str, AfterValidator(_check_price_key)]
+"""``provider/model`` (that model) or ``provider`` (all its models): the more specific applies."""
+
+
+class RateOverride(ConfigModel):
+    """Negotiated (or, for a local engine, compute) rates in US dollars per unit:
+    ``pricing.<provider>[/<model>]``.
+
+    Replaces the catalog's whole rate card for the model, unless ``inherit`` is true: then each
+    rate given replaces the catalog's rate for the same quantity, and the catalog's other rates
+    still apply. Names are the ones ``voicegw prices`` shows (voice-prices' own), plus the units
+    contracts are written in: ``mchars``, ``audio_second``/``audio_minute``/``audio_hour`` and
+    ``compute_hour``. See docs/pricing.md.
+    """
+
+    input_mtok: Money | None = None
+    cache_read_mtok: Money | None = None
+    cache_write_mtok: Money | None = None
+    input_audio_mtok: Money | None = None
+    cache_audio_read_mtok: Money | None = None
+    output_mtok: Money | None = None
+    output_audio_mtok: Money | None = None
+    input_kchars: Money | None = None
+    mchars: Money | None = None
+    input_audio_kseconds: Money | None = None
+    output_audio_kseconds: Money | None = None
+    audio_second: Money | None = None
+    audio_minute: Money | None = None
+    audio_hour: Money | None = None
+    compute_hour: Money | None = None
+    requests_kcount: Money | None = None
+    inherit: bool = False
+
+    ALTERNATIVES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "characters": ("input_kchars", "mchars"),
+        "seconds": (
+            "input_audio_kseconds",
+            "output_audio_kseconds",
+            "audio_second",
+            "audio_minute",
+            "audio_hour",
+            "compute_hour",
+        ),
+    }
+    """Units that price the same quantity (``voicegateway.pricing.units``): give one of each."""
+
+    @model_validator(mode="after")
+    def _one_rate_per_quantity(self) -> Self:
+        units = self.units()
+        if not units:
+            hint = "for example {input_mtok: 0.12, output_mtok: 0.48} or {audio_minute: 0.0036}"
+            raise _error_at((), "gives no rate", hint)
+        for quantity, names in self.ALTERNATIVES.items():
+            first, *others = [name for name in names if name in units] or [None]
+            if others:
+                message = f"{first} and {others[0]} both price {quantity}"
+                raise _error_at((others[0],), message, "keep one of them")
+        return self
+
+    def units(self) -> dict[str, Decimal]:
+        """The rates given, by unit name."""
+        return {
+            name: rate
+            for name in type(self).model_fields
+            if name != "inherit" and (rate := getattr(self, name)) is not None
+        }
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Only the rates given (and ``inherit`` when set), so ``voicegw check`` stays readable."""
+        data = handler(self)
+        return {
+            key: value for key, value in data.items() if value is not None and value is not False
+        }
+
+
 class ProjectConfig(ConfigModel):
     """One app sharing this gateway: its own keys, budget and fallbacks."""
 
@@ -172,14 +260,55 @@ def default_storage_path() -> Path:
 
 
 class StorageConfig(ConfigModel):
-    """The local usage database."""
+    """The usage ledger: job processes spool records to ``spool_dir``; whoever holds the
+    ledger's lock (``voicegw ingest``, any query command) moves them into the DuckDB file at
+    ``path``. See docs/ledger.md.
+
+    - ``path``: the DuckDB file.
+    - ``spool_dir``: where job processes drop their JSON-lines spool files; default
+      ``<path>.spool/`` next to the database. Must be on the same host as the jobs.
+    - ``flush_interval``: seconds between a job's spool flushes (> 0, at most 60). A worker
+      killed with SIGKILL loses at most the records of its last interval.
+    - ``ingest_interval``: seconds between ingests of ``voicegw ingest --follow`` (> 0, at most
+      3600); queries ingest first anyway, so this bounds freshness for other readers only.
+    - ``timezone``: the IANA zone whose calendar days, weeks (Monday first) and months the
+      reports group by, and in which dates given to ``--since``/``--until`` are read.
+    - ``fsync``: fsync each spool file (and its directory) before it is published. Without it a
+      SIGKILL still loses nothing (the page cache survives the process); with it, records also
+      survive a power loss, at the cost of a disk flush per interval.
+    """
 
     path: Path = Field(default_factory=default_storage_path)
+    spool_dir: Path | None = None
+    flush_interval: float = Field(default=0.25, gt=0, le=60)
+    ingest_interval: float = Field(default=1.0, gt=0, le=3600)
+    timezone: str = "UTC"
+    fsync: bool = False
 
-    @field_validator("path")
+    @field_validator("path", "spool_dir")
     @classmethod
-    def _expand_home(cls, path: Path) -> Path:
-        return path.expanduser()
+    def _expand_home(cls, path: Path | None) -> Path | None:
+        return None if path is None else path.expanduser()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{name!r} is not a known time zone: use an IANA name such as 'UTC' or "
+                "'Europe/Paris'"
+            ) from None
+        return name
+
+    @model_validator(mode="after")
+    def _default_spool_dir(self) -> Self:
+        if self.spool_dir is None:
+            self.spool_dir = self.path.with_name(self.path.name + ".spool")
+        return self
 
 
 class Config(ConfigModel):
@@ -190,6 +319,7 @@ class Config(ConfigModel):
     projects: dict[str, ProjectConfig] = {}
     fallbacks: Fallbacks = {}
     models: dict[str, ModelChoice] = {}
+    pricing: dict[PriceKey, RateOverride] = {}
     profiles: dict[str, dict[str, Any]] = {}
     storage: StorageConfig = Field(default_factory=StorageConfig)
 

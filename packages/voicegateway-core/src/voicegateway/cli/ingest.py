@@ -1,0 +1,50 @@
+"""``voicegw ingest``: move the spool files job processes wrote into the DuckDB ledger, once or
+(``--follow``) every ``storage.ingest_interval`` seconds until interrupted.
+
+Queries ingest before they read, so ``--follow`` is needed only for freshness of readers that do
+not (a dashboard reading exports) or to keep the spool directory short. It holds the ledger's
+lock only while ingesting, so queries run in between.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def add_parser(sub, common) -> None:
+    p = sub.add_parser("ingest", parents=[common], help="move spooled usage into the ledger")
+    p.add_argument("--follow", action="store_true", help="keep ingesting until interrupted")
+    p.add_argument(
+        "--interval", type=float, metavar="SECONDS", help="default: storage.ingest_interval"
+    )
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from voicegateway.config import ConfigError, load_config
+    from voicegateway.ledger import Ledger
+
+    try:
+        storage = load_config(args.config, profile=args.profile).storage
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    ledger = Ledger.from_config(storage)
+    interval = args.interval or storage.ingest_interval
+    try:
+        while True:
+            report = ledger.ingest()
+            if report.files or report.bad or not args.follow:
+                print(
+                    f"ingested {report.records} records from {report.files} spool files"
+                    + (f", {report.duplicates} duplicates skipped" if report.duplicates else "")
+                    + (f", {len(report.bad)} malformed files moved to bad/" if report.bad else "")
+                    + (f"; {report.waiting} files wait: {report.error}" if report.error else ""),
+                    flush=True,
+                )
+            if not args.follow:
+                return 1 if report.error else 0
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,29 @@
+"""The usage ledger: where every metered record ends up, and the reports read from it.
+
+- :mod:`.spool`: ``Spooler``, the sink of a job process (standard library only).
+- :mod:`.schema`, :mod:`.migrations`: the DuckDB file's tables, the ``usage`` view, upgrades.
+- :mod:`.writer`: ``Ledger``, the lock, the open and the ingest of spool files.
+- :mod:`.queries`: the reports (costs, what-if, latency, logs, sessions, export).
+
+Importing this package imports no DuckDB: only the writer and the queries do, and job processes
+use only the spool. docs/ledger.md explains the design.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from voicegateway.ledger.spool import Spooler
+
+if TYPE_CHECKING:
+    from voicegateway.ledger.writer import IngestReport, Ledger, LedgerBusy
+
+__all__ = ["IngestReport", "Ledger", "LedgerBusy", "Spooler"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("IngestReport", "Ledger", "LedgerBusy"):
+        from voicegateway.ledger import writer
+
+        return getattr(writer, name)
+    raise AttributeError(f"module 'voicegateway.ledger' has no attribute {name!r}")
