@@ -36,7 +36,7 @@ async def test_attach_meters_a_plain_plugin_under_its_provider_id(cloud, openai_
     assert voicegateway.attach(session, project="other") == ["llm:openai/gpt-4o-mini"]
     assert voicegateway.attach(session) == []  # attaching twice changes nothing
     await _turn(session)
-    [record] = cloud.usage_log.records()
+    [record] = cloud.records()
     assert (record.provider, record.model, record.project) == ("openai", "gpt-4o-mini", "other")
     assert (record.input_tokens, record.output_tokens) == (30, 4)
 
@@ -45,7 +45,7 @@ async def test_a_call_seen_by_attach_and_inference_is_recorded_once(cloud):
     session = _session(inference.LLM("openai/gpt-4o-mini"))
     assert voicegateway.attach(session) == []
     await _turn(session)
-    assert len(cloud.usage_log.records()) == 1
+    assert len(cloud.records()) == 1
 
 
 async def test_attach_meters_each_child_of_a_fallback_adapter(cloud, openai_server, no_retry):
@@ -54,7 +54,7 @@ async def test_attach_meters_each_child_of_a_fallback_adapter(cloud, openai_serv
     session = _session(llm.FallbackAdapter([primary, backup], max_retry_per_llm=0))
     assert len(voicegateway.attach(session)) == 2
     await _turn(session)
-    records = cloud.usage_log.records()
+    records = cloud.records()
     assert [r.status for r in records].count("error") == 1
     assert [r for r in records if r.status == "ok" and r.output_tokens > 0]
 

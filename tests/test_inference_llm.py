@@ -37,7 +37,7 @@ async def test_agent_session_turn_is_metered(cloud, openai_server):
     assert reply == "Sure, booked for seven."
     [request] = openai_server.requests_for("/v1/chat/completions")
     assert request.headers["Authorization"] == f"Bearer {OPENAI_KEY}"
-    [record] = cloud.usage_log.records()
+    [record] = cloud.records()
     assert (record.modality, record.provider, record.model, record.project) == (
         "llm",
         "openai",
@@ -60,7 +60,7 @@ async def test_alias_chain_skips_a_missing_provider_and_says_so(cloud, caplog):
     assert model.provider == "openai"
     assert "nope/model-x" in caplog.text and "no provider 'nope'" in caplog.text
     await _turn(model)
-    [record] = cloud.usage_log.records()
+    [record] = cloud.records()
     assert record.fallback_from == "nope/model-x"
 
 
@@ -69,7 +69,7 @@ async def test_project_keys_override_provider_keys(cloud, openai_server):
     await _turn(model)
     [request] = openai_server.requests_for("/v1/chat/completions")
     assert request.headers["Authorization"] == "Bearer sk-other-project"
-    assert cloud.usage_log.records()[0].project == "other"
+    assert cloud.records()[0].project == "other"
 
 
 async def test_project_context_and_set_project(cloud, openai_server):
@@ -95,7 +95,7 @@ async def test_provider_error_is_recorded_with_its_class(cloud, openai_server, n
         async for _ in stream:
             pass
     await stream.aclose()
-    [record] = cloud.usage_log.records()
+    [record] = cloud.records()
     assert record.status == "error"
     assert record.error_class == type(caught.value).__name__
     assert record.input_tokens == 0
@@ -125,7 +125,7 @@ async def test_install_routes_string_models_through_voicegateway(cloud, openai_s
             await session.run(user_input="Hello")
     finally:
         voicegateway.uninstall()
-    assert [r.provider for r in cloud.usage_log.records()] == ["openai"]
+    assert [r.provider for r in cloud.records()] == ["openai"]
     from livekit.agents import inference as lk_inference
 
     assert lk_inference.STT.from_model_string.__func__.__module__ == "livekit.agents.inference.stt"

@@ -44,7 +44,7 @@ async def test_voice_turn_meters_stt_llm_and_tts(cloud, openai_server, deepgram_
         await session.aclose()
     await asyncio.sleep(0.1)
 
-    records = cloud.usage_log.records()
+    records = cloud.records()
     by_modality = {m: [r for r in records if r.modality == m] for m in ("stt", "llm", "tts")}
     assert all(r.project == "app" for r in records)
     assert {r.provider for r in by_modality["stt"]} == {"deepgram"}
@@ -75,7 +75,7 @@ async def test_openai_batch_stt_and_tts(cloud, openai_server, no_retry):
         audio = [ev async for ev in stream]
     assert audio
 
-    records = cloud.usage_log.records()
+    records = cloud.records()
     [heard] = [r for r in records if r.modality == "stt"]
     assert (heard.provider, heard.model) == ("openai", "whisper-1")
     assert heard.audio_seconds == pytest.approx(2.0)
@@ -94,7 +94,7 @@ async def test_token_billed_transcription_keeps_its_tokens(cloud, openai_server,
     listener = inference.STT("openai/gpt-4o-mini-transcribe")
     frames = audio_frames(pcm_silence(2.0, sample_rate=16000), sample_rate=16000)
     await listener.recognize(frames, conn_options=no_retry)
-    [record] = cloud.usage_log.records()
+    [record] = cloud.records()
     assert record.input_tokens > 0
     assert record.output_tokens == len(openai_server.transcript.next().split())
     assert record.audio_seconds == pytest.approx(2.0)

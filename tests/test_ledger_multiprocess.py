@@ -40,7 +40,7 @@ for k in range(10):  # the same records from every worker: copies must land once
 if end == "flush":
     spool.flush()
 elif end == "interval":
-    time.sleep(4 * interval)  # no explicit flush: the flusher thread's interval is the promise
+    time.sleep(10 * interval)  # no explicit flush: the flusher thread's interval is the promise
 if end != "exit":
     print("flushed", spool.pending, flush=True)
     time.sleep(120)  # until SIGKILL

@@ -30,7 +30,7 @@ async def test_streaming_tts_reports_carry_their_stream_call(use_config):
             stream.end_input()
             async for _ in stream:
                 pass
-    records = gateway.usage_log.records()
+    records = gateway.records()
     assert [r.characters for r in records] == [len("Hello there. "), len("Bye.")]
     assert records[0].call_id != records[1].call_id
     assert all(r.status == "ok" and r.ttfb_ms is not None for r in records)
@@ -44,7 +44,7 @@ async def test_each_chat_is_its_own_call(use_config):
         async with model.chat(chat_ctx=_chat_context()) as stream:
             async for _ in stream:
                 pass
-    records = gateway.usage_log.records()
+    records = gateway.records()
     assert [(r.input_tokens, r.output_tokens) for r in records] == [(7, 3), (7, 3)]
     assert records[0].call_id != records[1].call_id
 
@@ -63,7 +63,7 @@ async def test_a_failed_call_leaves_an_error_record(use_config):
     except APIStatusError:
         pass
     await stream.aclose()
-    [record] = gateway.usage_log.records()
+    [record] = gateway.records()
     assert (record.status, record.error_class, record.output_tokens) == (
         "error",
         "APIStatusError",
@@ -77,7 +77,7 @@ async def test_a_call_closed_before_any_report_is_recorded_as_cancelled(use_conf
     stream = model.chat(chat_ctx=_chat_context())
     await stream.aclose()  # the agent was interrupted before the first token
     await asyncio.sleep(0)
-    [record] = gateway.usage_log.records()
+    [record] = gateway.records()
     assert record.status == "cancelled"
 
 
@@ -93,6 +93,6 @@ async def test_stt_stream_records_each_usage_report(use_config):
     async for _ in stream:
         pass
     await stream.aclose()
-    records = gateway.usage_log.records()
+    records = gateway.records()
     assert [r.audio_seconds for r in records] == [pytest.approx(0.5), pytest.approx(0.5)]
     assert len({r.call_id for r in records}) == 1

@@ -29,11 +29,11 @@ async def test_stt_keeps_reported_and_measured_audio_and_bills_the_unreported_ta
     for frame in audio_frames(pcm_silence(1.2), sample_rate=16000):
         stream.push_frame(frame)
     async with asyncio.timeout(5):
-        while len(gateway.usage_log.records()) < 2:  # two 0.5 s utterances reported
+        while len(gateway.records()) < 2:  # two 0.5 s utterances reported
             await asyncio.sleep(0.01)
     await stream.aclose()  # closed mid-utterance: the last 0.2 s is never reported
     await asyncio.sleep(0)
-    records = gateway.usage_log.records()
+    records = gateway.records()
     assert sum(r.audio_seconds for r in records) == pytest.approx(1.0)  # what the fake reported
     assert sum(r.audio_seconds_measured for r in records) == pytest.approx(1.2)  # what it got
     [tail] = [r for r in records if r.audio_seconds == 0]
@@ -45,7 +45,7 @@ async def test_batch_recognition_measures_the_buffer(use_config):
     gateway = use_config("{}")
     frames = audio_frames(pcm_silence(1.5), sample_rate=16000)
     await inference.STT("fake/fake-stt").recognize(frames)
-    [record] = gateway.usage_log.records()
+    [record] = gateway.records()
     assert record.audio_seconds == pytest.approx(1.5)
     assert record.audio_seconds_measured == pytest.approx(1.5)
     assert not record.estimated
@@ -59,7 +59,7 @@ async def test_interrupted_tts_segment_is_still_billed_for_the_text_pushed(use_c
     stream.push_text("for seven.")
     await stream.aclose()  # the caller barged in: LiveKit never reports this segment
     await asyncio.sleep(0)
-    [record] = gateway.usage_log.records()
+    [record] = gateway.records()
     assert record.characters == len("Your table is booked for seven.")
     assert record.status == "cancelled"
 
@@ -103,7 +103,7 @@ async def test_synthesize_wrapping_stream_is_not_counted_twice(wrapping_provider
             pass
     await asyncio.sleep(0)
     assert sum(m.characters_count for m in reported) == 28  # LiveKit reports the text twice
-    records = wrapping_provider.usage_log.records()
+    records = wrapping_provider.records()
     assert sum(r.characters for r in records) == 14  # we bill it once
 
 
@@ -114,7 +114,7 @@ async def test_llm_interrupted_before_usage_bills_an_estimated_prompt(use_config
     stream = model.chat(chat_ctx=ctx)
     await stream.aclose()  # interrupted before the first token
     await asyncio.sleep(0)
-    [record] = gateway.usage_log.records()
+    [record] = gateway.records()
     assert record.status == "cancelled" and record.estimated
     # two messages: 4 framing tokens each, plus about one token per four characters
     expected = (

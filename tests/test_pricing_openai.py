@@ -13,9 +13,6 @@ from voice_prices import Usage, calc_price
 
 import voicegateway
 from voicegateway import inference
-from voicegateway.metering.middleware import Latency, Recording, SessionCorrelation
-from voicegateway.metering.pricing_step import CostTracking
-from voicegateway.metering.recorder import UsageLog
 from voicegateway_testkit.audio import audio_frames, pcm_silence
 
 from .conftest import OPENAI_KEY
@@ -23,25 +20,16 @@ from .conftest import OPENAI_KEY
 
 @pytest.fixture
 def priced(use_config, openai_server, monkeypatch, tmp_path) -> voicegateway.Gateway:
-    """A gateway whose chain prices records before recording them; openai served locally."""
+    """The default chain, which prices records before recording them; openai served locally."""
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    log = UsageLog()
-    gateway: voicegateway.Gateway | None = None
-
-    def catalog_for(provider: str) -> str | None:
-        return gateway.plugins.provider(provider).price_catalog
-
-    cost = CostTracking(lambda: gateway.config, catalog_for=catalog_for)
-    steps = [SessionCorrelation(), Latency(), cost, Recording(log)]
     gateway = use_config(
         f"""
         providers:
           openai: {{base_url: "{openai_server.url}/v1"}}
-        """,
-        middlewares=steps,
-        usage_log=log,
+        """
     )
+    assert "pricing" in [step.name for step in gateway.chain.steps]
     return gateway
 
 
@@ -57,7 +45,7 @@ async def test_llm_turn_costs_what_voice_prices_says_cached_tokens_included(pric
         await s.start(Agent(instructions="You are terse."))
         await s.run(user_input="Book a table for two")
 
-    [record] = priced.usage_log.records()
+    [record] = priced.records()
     assert (record.input_tokens, record.cached_tokens, record.output_tokens) == (1234, 1000, 56)
     usage = Usage(input_tokens=1234, cache_read_tokens=1000, output_tokens=56)
     assert record.cost_usd == catalog(usage, "gpt-4o-mini") == Decimal("0.0001437")
@@ -78,7 +66,7 @@ async def test_token_billed_speech_costs_its_tokens(priced, openai_server, no_re
     frames = audio_frames(pcm_silence(2.0, sample_rate=16000), sample_rate=16000)
     await listener.recognize(frames, conn_options=no_retry)
 
-    said, heard = priced.usage_log.records()
+    said, heard = priced.records()
     assert said.output_tokens > 0 and said.input_tokens > 0
     spoken = Usage(
         input_tokens=said.input_tokens,

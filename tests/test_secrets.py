@@ -31,7 +31,7 @@ async def test_a_metered_turn_leaks_the_key_nowhere(use_config, openai_server, c
         repr(model._built.resolution),
         repr(gateway.config),
         repr(gateway.config.providers),
-        *map(repr, gateway.usage_log.records()),
+        *map(repr, gateway.records()),
     ]
     assert not [text for text in seen if SECRET in text]
 

@@ -12,7 +12,6 @@ import voice_prices
 from voicegateway.config import load_config
 from voicegateway.metering.middleware import MiddlewareChain, Recording
 from voicegateway.metering.pricing_step import CostTracking
-from voicegateway.metering.recorder import UsageLog
 from voicegateway.metering.records import Call, UsageRecord
 
 CATALOGS = {"openai": "openai", "deepgram": "deepgram", "whisper": None}
@@ -46,7 +45,7 @@ def usage(call: Call, **units) -> UsageRecord:
 
 
 def test_records_are_priced_before_they_are_recorded(config):
-    log = UsageLog()
+    log: list[UsageRecord] = []
     chain = MiddlewareChain([CostTracking(config, catalog_for=CATALOGS.get), Recording(log)])
     chat = Call("llm", "openai", "gpt-4o-mini", "app")
     chain.usage(chat, usage(chat, input_tokens=1234, cached_tokens=1000, output_tokens=56))
@@ -57,7 +56,7 @@ def test_records_are_priced_before_they_are_recorded(config):
     unknown = Call("llm", "openai", "gpt-9", "app")
     chain.usage(unknown, usage(unknown, input_tokens=7))
 
-    llm, stt, whisper, missing = log.records()
+    llm, stt, whisper, missing = log
     assert (llm.cost_usd, llm.price_source) == (Decimal("0.0001437"), "catalog")
     assert llm.price_detail == f"voice-prices {voice_prices.__version__} openai/gpt-4o-mini"
     assert (stt.cost_usd, stt.price_source) == (Decimal("0.0018"), "override")

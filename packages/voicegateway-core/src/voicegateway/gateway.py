@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from voicegateway.errors import ModelNotFound, PluginError
+from voicegateway.ledger.spool import Spooler
 from voicegateway.metering.middleware import (
     Latency,
     Middleware,
@@ -22,7 +23,7 @@ from voicegateway.metering.middleware import (
     SessionCorrelation,
 )
 from voicegateway.metering.pricing_step import CostTracking
-from voicegateway.metering.recorder import UsageLog
+from voicegateway.metering.records import UsageRecord
 from voicegateway.plugins import PluginHost, loaded_modules
 from voicegateway.providers import BuildRequest, Modality
 from voicegateway.resolution import Resolution, candidates, resolve
@@ -48,13 +49,12 @@ class Gateway:
         profile: str | None = None,
         plugins: PluginHost | None = None,
         middlewares: Sequence[Middleware] | None = None,
-        usage_log: UsageLog | None = None,
     ) -> None:
         self._config = config
         self._config_path = config_path
         self._profile = profile
         self.plugins = plugins or PluginHost()
-        self.usage_log = usage_log or UsageLog()
+        self._spooler: Spooler | None = None
         self._middlewares = middlewares
         self._chain: MiddlewareChain | None = None
         self.default_project: str | None = None
@@ -76,7 +76,7 @@ class Gateway:
                             Latency(),
                             CostTracking(self.config, catalog_for=self._price_catalog),
                             *extra,
-                            Recording(self.usage_log),
+                            Recording(self.spooler),
                         ]
                     self._chain = MiddlewareChain(steps)
         return self._chain
@@ -93,6 +93,20 @@ class Gateway:
                         self._config_path, profile=self._profile, settings_for=self._settings_model
                     )
         return self._config
+
+    @property
+    def spooler(self) -> Spooler:
+        """Where this process's records go: the spool ``storage:`` names, flushed to disk every
+        ``flush_interval`` by a background thread (started on first use)."""
+        if self._spooler is None:
+            with self._lock:
+                if self._spooler is None:
+                    self._spooler = Spooler.from_config(self.config.storage)
+        return self._spooler
+
+    def records(self) -> list[UsageRecord]:
+        """The records this process made most recently (the spool keeps the last thousand)."""
+        return self.spooler.recent()
 
     def _price_catalog(self, provider_id: str) -> str | None:
         try:

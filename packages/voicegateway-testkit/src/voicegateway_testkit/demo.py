@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print("VoiceGateway demo: Deepgram STT/TTS and OpenAI LLM, real LiveKit plugin classes,")
         print(f"talking to local fake servers ({deepgram.url}, {openai.url}); offline.\n")
         lines = asyncio.run(converse(max(1, min(args.turns, len(CALLER)))))
-    records = gateway.usage_log.records()
+    records = gateway.records()
     print("conversation:")
     print("\n".join(lines))
     print(f"\nmetered ({len(records)} usage records):")

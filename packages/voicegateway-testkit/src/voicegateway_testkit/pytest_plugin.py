@@ -9,6 +9,8 @@ point (disable with ``-p no:voicegateway``).
   instead of retrying with back-off.
 - ``no_provider_keys`` (autouse): removes every provider and LiveKit credential from the
   environment, so no test reaches a real account by accident. A test that needs one sets it.
+- ``private_data_dir`` (autouse): a fresh ``$XDG_DATA_HOME``, so the default usage ledger of
+  every test is its own, never the user's; ``$VOICEGW_CONFIG``/``$VOICEGW_PROFILE`` are unset.
 
 pytest imports this module for every run in every project that has the testkit installed, so it
 imports only pytest and the standard library at the top; each fixture imports what it needs.
@@ -59,6 +61,17 @@ def no_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if _is_credential(name):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Point ``$XDG_DATA_HOME`` (where the default usage ledger and its spool live) at a fresh
+    directory, so no test writes into the user's real ledger. Yields that directory."""
+    path = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(path))
+    monkeypatch.delenv("VOICEGW_CONFIG", raising=False)
+    monkeypatch.delenv("VOICEGW_PROFILE", raising=False)
+    return path
 
 
 @pytest.fixture

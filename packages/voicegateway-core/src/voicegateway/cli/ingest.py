@@ -24,6 +24,7 @@ def add_parser(sub, common) -> None:
 def run(args) -> int:
     from voicegateway.config import ConfigError, load_config
     from voicegateway.ledger import Ledger
+    from voicegateway.ledger.migrations import SchemaError
 
     try:
         storage = load_config(args.config, profile=args.profile).storage
@@ -46,5 +47,8 @@ def run(args) -> int:
             if not args.follow:
                 return 1 if report.error else 0
             time.sleep(interval)
+    except SchemaError as exc:
+        print(f"voicegw ingest: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0

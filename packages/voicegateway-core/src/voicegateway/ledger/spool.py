@@ -118,7 +118,8 @@ class Spooler:
         self.flush()
         if self._held:
             log.error(
-                "usage spool %s: %d records could not be written before exit and are lost",
+                "usage spool %s is still not writable: %d records held in memory are lost "
+                "unless a later flush() succeeds before this process exits",
                 self.spool_dir,
                 self._held_count,
             )
@@ -132,7 +133,7 @@ class Spooler:
         self._thread: threading.Thread | None = None
         self._held: list[str] = []  # encoded chunks waiting for the disk (flusher-owned)
         self._held_count = 0
-        self._failing: str | None = None
+        self._failing = False
         self._dropping = False
         self._prefix = f"{os.getpid()}-{time.time_ns()}"
         self._seq = itertools.count()
@@ -195,7 +196,7 @@ class Spooler:
                 _fsync_dir(self.spool_dir)
         except OSError as exc:
             _remove_quietly(tmp)
-            if self._failing is None:
+            if not self._failing:
                 log.warning(
                     "usage spool %s is not writable (%s); keeping %d records in memory and "
                     "retrying every %gs",
@@ -204,19 +205,19 @@ class Spooler:
                     self._held_count,
                     self.flush_interval,
                 )
-            self._failing = str(exc)
+            self._failing = True
             return 0
         written = self._held_count
         self._held.clear()
         self._held_count = 0
-        if self._failing is not None:
+        if self._failing:
             log.warning(
                 "usage spool %s is writable again; wrote %d records kept in memory%s",
                 self.spool_dir,
                 written,
                 f" ({self.dropped} were dropped)" if self.dropped else "",
             )
-            self._failing = None
+            self._failing = False
         self._dropping = False
         return written
 

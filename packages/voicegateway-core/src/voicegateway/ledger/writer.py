@@ -47,9 +47,9 @@ _DATA_ERRORS = (
     duckdb.InvalidInputException,
     duckdb.ConversionException,
     duckdb.ConstraintException,
-    duckdb.BinderException,
 )
-"""What a malformed spool file raises (as opposed to a lock, a full disk or a broken database)."""
+"""What a malformed spool file raises (bad JSON, a value of the wrong type, no request_id), as
+opposed to a lock, a full disk or a broken database, which leave every file waiting."""
 
 _DEDUP = """
 DELETE FROM records WHERE rowid IN (

@@ -1,8 +1,10 @@
-"""Metering: every call through VoiceGateway becomes usage records that pass a middleware chain.
+"""Metering: every call through VoiceGateway becomes usage records that pass a middleware chain,
+ending in the spool of :mod:`voicegateway.ledger`.
 
 - :mod:`.records`: the ``Call`` and ``UsageRecord`` shapes.
 - :mod:`.meters`: default unit meters, from LiveKit metrics events to billable units.
 - :mod:`.middleware`: the chain every call passes, and the built-in steps.
-- :mod:`.recorder`: where records go (in memory for now).
+- :mod:`.estimate`: what LiveKit reports as zero but the provider bills (interrupted prompts).
+- :mod:`.pricing_step`: the cost step, through :mod:`voicegateway.pricing`.
 - :mod:`.instrument`: the LiveKit side, hooking a plugin instance's events to calls.
 """
