@@ -14,6 +14,7 @@ import asyncio
 import logging
 import tempfile
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 CALLER = ["I'd like a table for two tonight.", "Seven o'clock, please.", "That's all, thanks."]
@@ -85,33 +86,27 @@ def report(records) -> str:
     def ms(value):
         return "" if value is None else f"{value:.0f}"
 
+    def units(record) -> str:
+        return ", ".join(
+            f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in record.units().items()
+        )
+
     rows = [
         [
             r.modality,
             f"{r.provider}/{r.model}",
-            r.project,
-            ", ".join(
-                f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.units().items()
-            ),
+            units(r),
             ms(r.ttfb_ms),
             ms(r.duration_ms),
             r.status,
+            "" if r.cost_usd is None else f"${r.cost_usd:.6f}",
+            r.price_source,
         ]
         for r in records
     ]
-    return table(["modality", "model", "project", "units", "ttfb ms", "ms", "status"], rows)
-
-
-def totals(records) -> str:
-    sums: dict[str, float] = {}
-    for r in records:
-        for name, value in r.units().items():
-            key = f"{r.modality} {name}"
-            sums[key] = sums.get(key, 0) + value
-    return "\n".join(
-        f"  {k}: {v:.2f}" if isinstance(v, float) else f"  {k}: {v}"
-        for k, v in sorted(sums.items())
-    )
+    headers = ["modality", "model", "units", "ttfb ms", "ms", "status", "cost", "priced by"]
+    return table(headers, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
 
     import voicegateway
+    from voicegateway.cli import main as voicegw
     from voicegateway_testkit.servers import DeepgramServer, OpenAIServer
 
+    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     caller = iter(CALLER)  # then nothing: the silence LiveKit flushes at close is not speech
     with (
         OpenAIServer(reply=AGENT) as openai,
@@ -135,14 +132,29 @@ def main(argv: list[str] | None = None) -> int:
         print("VoiceGateway demo: Deepgram STT/TTS and OpenAI LLM, real LiveKit plugin classes,")
         print(f"talking to local fake servers ({deepgram.url}, {openai.url}); offline.\n")
         lines = asyncio.run(converse(max(1, min(args.turns, len(CALLER)))))
-    records = gateway.records()
-    print("conversation:")
-    print("\n".join(lines))
-    print(f"\nmetered ({len(records)} usage records):")
-    print(report(records))
-    print("\ntotals:")
-    print(totals(records))
-    return 0 if records else 1
+        records = gateway.records()
+        print("conversation:")
+        print("\n".join(lines))
+        print(f"\nmetered in this process ({len(records)} usage records, priced as recorded):")
+        print(report(records))
+        gateway.spooler.flush()  # on disk now, not in 0.25 s
+        ledger = gateway.config.storage.path
+        print(f"\nthe same conversation in the usage ledger ({ledger}):")
+        print(f"$ voicegw costs --by modality,provider,model --project demo --since {started}")
+        code = voicegw(
+            [
+                "costs",
+                "--config",
+                str(path),
+                "--by",
+                "modality,provider,model",
+                "--project",
+                "demo",
+                "--since",
+                started,
+            ]
+        )
+    return code if records else 1
 
 
 if __name__ == "__main__":
