@@ -7,9 +7,9 @@ import os
 import subprocess
 import sys
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
-import pytest
 import voice_prices
 
 VERSION = voice_prices.__version__
@@ -141,20 +141,54 @@ def test_mistakes_are_reported(tmp_path):
     )
 
 
-def _ledger_lists_unpriced_models() -> bool:
-    try:
-        from voicegateway.ledger import queries
-    except ImportError:
-        return False
-    return hasattr(queries, "unpriced_models")
-
-
-@pytest.mark.skipif(
-    not _ledger_lists_unpriced_models(),
-    reason="voicegateway.ledger.queries.unpriced_models (the ledger's side) is not written yet",
-)
 def test_unpriced_lists_nothing_for_an_empty_ledger(tmp_path):
     config = CONFIG + f"    storage: {{path: {tmp_path / 'usage.duckdb'}}}\n"
     out = voicegw("--unpriced", "--json", cwd=tmp_path, config=config)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
+
+
+def test_unpriced_lists_the_models_that_ran_without_a_price(tmp_path):
+    from voicegateway.ledger.spool import Spooler
+    from voicegateway.metering.records import UsageRecord
+
+    db = tmp_path / "usage.duckdb"
+    spool = Spooler(tmp_path / "usage.duckdb.spool")
+    for _ in range(2):
+        spool.append(
+            UsageRecord(
+                "c",
+                "tts",
+                "deepgram",
+                "aura",
+                "app",
+                characters=12,
+                price_source="unpriced",
+                price_detail="not in the catalog",
+            )
+        )
+    spool.append(
+        UsageRecord(
+            "d",
+            "llm",
+            "openai",
+            "gpt-4o-mini",
+            "app",
+            input_tokens=3,
+            cost_usd=Decimal("0.000001"),
+            price_source="catalog",
+        )
+    )
+    spool.close()
+    config = CONFIG + f"    storage: {{path: {db}}}\n"
+    out = voicegw("--unpriced", "--json", cwd=tmp_path, config=config)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [
+        {
+            "provider": "deepgram",
+            "model": "aura",
+            "modality": "tts",
+            "requests": 2,
+            "reason": "not in the catalog",
+        }
+    ]

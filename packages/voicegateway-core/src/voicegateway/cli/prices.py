@@ -39,12 +39,12 @@ def run(args) -> int:
 
     gateway = Gateway(config_path=args.config, profile=args.profile)
     try:
-        config = gateway.config
+        gateway.config  # noqa: B018 - load it now: a bad file is reported before anything else
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
     if args.unpriced:
-        return _unpriced(config, args.json)
+        return _unpriced(args)
     if not args.model:
         print(
             "voicegw prices: name a model (provider/model or an alias), or --unpriced",
@@ -174,15 +174,19 @@ def _show(entry: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _unpriced(config, as_json: bool) -> int:
-    from voicegateway.ledger.queries import unpriced_models
+def _unpriced(args) -> int:
+    from voicegateway.cli.costs import report
+    from voicegateway.ledger import queries
 
-    rows = unpriced_models(config)
-    if as_json:
-        print(json.dumps(rows, indent=2))
-    elif not rows:
-        print("every model that ran was priced")
-    else:
-        columns = ["provider", "model", "modality", "requests", "reason"]
-        print(table(columns, [[row[c] for c in columns] for row in rows]))
-    return 0
+    def query(con, ledger) -> int:
+        rows = queries.unpriced(con)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        elif not rows:
+            print("every model that ran was priced")
+        else:
+            columns = ["provider", "model", "modality", "requests", "reason"]
+            print(table(columns, [[row[c] for c in columns] for row in rows]))
+        return 0
+
+    return report(args, query)

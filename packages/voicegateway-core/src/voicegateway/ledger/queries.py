@@ -286,6 +286,22 @@ def latency(
     return _dicts(con.execute(sql, params))
 
 
+def unpriced(
+    con: duckdb.DuckDBPyConnection, filters: Filters = Filters()
+) -> list[dict[str, object]]:
+    """Models that ran but could not be priced: provider, model, modality, requests, and the
+    reason the pricing step gave (``price_detail``), most requests first."""
+    where, params = filters.where()
+    where = f"{where} AND cost_usd IS NULL" if where else " WHERE cost_usd IS NULL"
+    sql = (
+        "SELECT provider, model, modality, count(*) AS requests, "
+        "any_value(price_detail) AS reason "
+        f"FROM usage{where} GROUP BY provider, model, modality "
+        "ORDER BY requests DESC, provider, model"
+    )
+    return _dicts(con.execute(sql, params))
+
+
 def logs(
     con: duckdb.DuckDBPyConnection,
     filters: Filters = Filters(),
