@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from decimal import Decimal
 
 import duckdb
@@ -46,22 +45,42 @@ def test_job_processes_leave_exactly_one_priced_row_per_call(tmp_path, openai_se
     openai_server.completion_tokens = 9
     db = tmp_path / "usage.duckdb"
     config = tmp_path / "voicegw.yaml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         providers:
           openai: {{api_key: sk-test, base_url: "{openai_server.url}/v1"}}
         storage: {{path: "{db}", flush_interval: 0.1}}
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     jobs = [
         subprocess.Popen([sys.executable, "-c", JOB, "120", "exit", str(config)], env=env)
         for _ in range(3)
     ]
-    doomed = subprocess.Popen([sys.executable, "-c", JOB, "80", "linger", str(config)],
-                              env=env, stdout=subprocess.PIPE, text=True)
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", JOB, "80", "linger", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     # the CLI answers while jobs are writing
     during = subprocess.run(
-        [sys.executable, "-m", "voicegateway.cli", "costs", "--config", str(config),
-         "--by", "model", "--format", "json"], capture_output=True, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "voicegateway.cli",
+            "costs",
+            "--config",
+            str(config),
+            "--by",
+            "model",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert during.returncode == 0, during.stderr
     json.loads(during.stdout)
     assert doomed.stdout.readline().strip() == "flushed"
@@ -70,8 +89,23 @@ def test_job_processes_leave_exactly_one_priced_row_per_call(tmp_path, openai_se
     assert [job.wait(timeout=120) for job in jobs] == [0, 0, 0]
 
     after = subprocess.run(
-        [sys.executable, "-m", "voicegateway.cli", "costs", "--config", str(config),
-         "--by", "model", "--format", "json"], capture_output=True, text=True, env=env, check=True)
+        [
+            sys.executable,
+            "-m",
+            "voicegateway.cli",
+            "costs",
+            "--config",
+            str(config),
+            "--by",
+            "model",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     [row] = json.loads(after.stdout)
     calls = 3 * 120 + 80
     assert len(openai_server.requests_for("/v1/chat/completions")) == calls
@@ -80,12 +114,16 @@ def test_job_processes_leave_exactly_one_priced_row_per_call(tmp_path, openai_se
     with duckdb.connect(str(db), read_only=True) as con:
         total, distinct, cost, sources = con.execute(
             "SELECT count(*), count(DISTINCT request_id), sum(cost_usd), "
-            "list(DISTINCT price_source) FROM usage").fetchone()
+            "list(DISTINCT price_source) FROM usage"
+        ).fetchone()
     assert total == distinct == calls
     assert sources == ["catalog"]
     from voice_prices import Usage, calc_price
 
-    one = calc_price(Usage(input_tokens=120, cache_read_tokens=100, output_tokens=9),
-                     "gpt-4o-mini", provider_id="openai").total_price
+    one = calc_price(
+        Usage(input_tokens=120, cache_read_tokens=100, output_tokens=9),
+        "gpt-4o-mini",
+        provider_id="openai",
+    ).total_price
     assert Decimal(cost) == one * calls
     assert not list((tmp_path / "usage.duckdb.spool").glob("*.jsonl"))  # all ingested
