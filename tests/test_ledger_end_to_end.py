@@ -40,6 +40,25 @@ JOB = textwrap.dedent("""
 """)
 
 
+def costs_by_model(config, env) -> list[dict]:
+    """``voicegw costs --by model --format json``, as a user runs it."""
+    command = [
+        sys.executable,
+        "-m",
+        "voicegateway.cli",
+        "costs",
+        "--config",
+        str(config),
+        "--by",
+        "model",
+        "--format",
+        "json",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def test_job_processes_leave_exactly_one_priced_row_per_call(tmp_path, openai_server):
     openai_server.prompt_tokens, openai_server.cached_tokens = 120, 100
     openai_server.completion_tokens = 9
@@ -64,49 +83,13 @@ def test_job_processes_leave_exactly_one_priced_row_per_call(tmp_path, openai_se
         text=True,
     )
     # the CLI answers while jobs are writing
-    during = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "voicegateway.cli",
-            "costs",
-            "--config",
-            str(config),
-            "--by",
-            "model",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert during.returncode == 0, during.stderr
-    json.loads(during.stdout)
+    costs_by_model(config, env)
     assert doomed.stdout.readline().strip() == "flushed"
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
     assert [job.wait(timeout=120) for job in jobs] == [0, 0, 0]
 
-    after = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "voicegateway.cli",
-            "costs",
-            "--config",
-            str(config),
-            "--by",
-            "model",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    [row] = json.loads(after.stdout)
+    [row] = costs_by_model(config, env)
     calls = 3 * 120 + 80
     assert len(openai_server.requests_for("/v1/chat/completions")) == calls
     assert row["requests"] == calls
