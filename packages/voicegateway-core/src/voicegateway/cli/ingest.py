@@ -8,8 +8,9 @@ lock only while ingesting, so queries run in between.
 
 from __future__ import annotations
 
+import signal
 import sys
-import time
+import threading
 
 
 def add_parser(sub, common) -> None:
@@ -33,6 +34,12 @@ def run(args) -> int:
         return 1
     ledger = Ledger.from_config(storage)
     interval = args.interval or storage.ingest_interval
+    stop = threading.Event()
+    if args.follow:
+        # SIGINT/SIGTERM end the loop between ingests: an ingest under way finishes its
+        # transaction instead of being interrupted inside DuckDB.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
     try:
         while True:
             report = ledger.ingest()
@@ -46,9 +53,8 @@ def run(args) -> int:
                 )
             if not args.follow:
                 return 1 if report.error else 0
-            time.sleep(interval)
+            if stop.wait(interval):
+                return 0
     except SchemaError as exc:
         print(f"voicegw ingest: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 0
