@@ -177,6 +177,10 @@ import ledger  # noqa: E402  (benchmarks/ledger.py, next to this file: the ledge
 
 BENCHES.update(ledger.BENCHES)
 
+import policies  # noqa: E402  (benchmarks/policies.py: budget and rate-limit checks)
+
+BENCHES.update(policies.BENCHES)
+
 
 def main(names: list[str]) -> int:
     failed = 0

@@ -25,6 +25,9 @@ from voicegateway.metering.middleware import (
 from voicegateway.metering.pricing_step import CostTracking
 from voicegateway.metering.records import UsageRecord
 from voicegateway.plugins import PluginHost, loaded_modules
+from voicegateway.policies import circuit
+from voicegateway.policies.admission import Policies
+from voicegateway.pricing import rates_for
 from voicegateway.providers import BuildRequest, Modality
 from voicegateway.resolution import Resolution, candidates, resolve
 
@@ -55,6 +58,7 @@ class Gateway:
         self._profile = profile
         self.plugins = plugins or PluginHost()
         self._spooler: Spooler | None = None
+        self._policies: Policies | None = None
         self._middlewares = middlewares
         self._chain: MiddlewareChain | None = None
         self.default_project: str | None = None
@@ -75,6 +79,7 @@ class Gateway:
                             SessionCorrelation(),
                             Latency(),
                             CostTracking(self.config, catalog_for=self._price_catalog),
+                            self.policies,
                             *extra,
                             Recording(self.spooler),
                         ]
@@ -93,6 +98,34 @@ class Gateway:
                         self._config_path, profile=self._profile, settings_for=self._settings_model
                     )
         return self._config
+
+    @property
+    def policies(self) -> Policies:
+        """Budgets and rate limits (one chain step), their state shared by every process of this
+        machine in ``<storage.path>.policies.sqlite``, opened on first use."""
+        if self._policies is None:
+            with self._lock:
+                if self._policies is None:
+                    self._policies = Policies(lambda: self.config, rates=self._rates)
+        return self._policies
+
+    def _rates(self, provider: str, model: str, modality: str) -> Any:
+        return rates_for(
+            provider,
+            model,
+            modality,
+            catalog=self._price_catalog(provider),
+            overrides=self.config.pricing,
+        )
+
+    def _unavailable(self, project: str, provider: str) -> str | None:
+        """Why resolution must skip ``provider`` for ``project`` now: its circuit is open, or the
+        project's budget (overall or for that provider) is spent."""
+        reason = circuit.blocked(provider)
+        if reason is None and self.config.project(project).budget is not None:
+            spent = self.policies.budgets.exhausted(project, provider)
+            reason = f"its budget is spent: {spent}" if spent else None
+        return reason
 
     @property
     def spooler(self) -> Spooler:
@@ -138,7 +171,10 @@ class Gateway:
         fallback: Iterable[str] = (),
         api_key: str | None = None,
         base_url: str | None = None,
+        alternates: bool = False,
     ) -> Resolution:
+        """Resolve ``name`` (see ``resolution.resolve``); a provider whose circuit is open is
+        skipped. ``alternates=True`` keeps the other usable candidates for run-time fallback."""
         config = self.config
         chains = (
             config.project(project).fallbacks.get(modality, ()),
@@ -160,7 +196,14 @@ class Gateway:
             provider_settings=lambda pid: config.provider_settings(pid, project).resolve(),
             api_key=api_key,
             base_url=base_url,
+            circuit_open=lambda provider: self._unavailable(project, provider),
+            alternates=alternates,
         )
+
+    def fallback_policy(self, project: str) -> Any:
+        """The ``fallback_policy`` that holds for ``project``: its own block, else the file's."""
+        config = self.config
+        return config.project(project).fallback_policy or config.fallback_policy
 
     def build(self, resolution: Resolution, modality: Modality, **options: Any) -> Any:
         """Call the provider's factory and check it returned the LiveKit type it promised."""
@@ -234,6 +277,7 @@ def configure(
     global _default
     with _default_lock:
         _default = Gateway(config_path=config_path, profile=profile, **kwargs)
+        circuit.reset()  # a new configuration starts with every circuit closed
     return _default
 
 

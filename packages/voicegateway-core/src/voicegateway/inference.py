@@ -12,6 +12,7 @@ Importing this module imports LiveKit Agents; ``import voicegateway`` alone does
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +34,8 @@ from voicegateway.plain_plugins import METERED
 from voicegateway.providers import Modality
 
 __all__ = ["LLM", "STT", "TTS", "project", "set_project"]
+
+log = logging.getLogger("voicegateway.inference")
 
 
 def set_project(name: str | None) -> None:
@@ -56,7 +59,12 @@ def project(name: str) -> Iterator[None]:
 
 
 class _Built:
-    """What every wrapper resolves at construction: the plugin object and its metering."""
+    """What every wrapper resolves at construction: the plugin object and its metering.
+
+    With ``runtime_fallback`` (LLM) and more than one usable candidate in the chain, every usable
+    candidate is built (``members``, each with its own plugin and metering, in chain order) and
+    calls are served through ``policies.fallback``; ``plugin`` stays the one resolution chose.
+    """
 
     def __init__(
         self,
@@ -68,6 +76,7 @@ class _Built:
         project_name: str | None,
         api_key: Any,
         base_url: Any,
+        runtime_fallback: bool = False,
         **options: Any,
     ) -> None:
         gateway: Gateway = get_gateway()
@@ -80,12 +89,20 @@ class _Built:
             fallback=_fallback_models(fallback),
             api_key=api_key if is_given(api_key) and api_key else None,
             base_url=base_url if is_given(base_url) and base_url else None,
+            alternates=runtime_fallback,
         )
         options = {k: v for k, v in options.items() if is_given(v) and v is not None}
         self.plugin, self.model = gateway.build(resolution, modality, **options)
         setattr(self.plugin, METERED, True)  # attach() must not meter it a second time
         self.provider = resolution.spec.id
         self.resolution = resolution
+        self.members: list[Any] = []
+        if resolution.alternates or resolution.preceding:
+            self._build_members(owner, gateway, modality, options)
+            self.instrument: Instrument = next(
+                m.instrument for m in self.members if m.plugin is self.plugin
+            )
+            return
         self.instrument = Instrument(
             owner,
             self.plugin,
@@ -97,6 +114,41 @@ class _Built:
             meter=resolution.spec.meters.get(modality) or DEFAULT_METERS[modality],
             fallback_from=resolution.fallback_from,
         )
+
+    def _build_members(
+        self, owner: Any, gateway: Gateway, modality: Modality, options: dict[str, Any]
+    ) -> None:
+        from voicegateway.policies import circuit
+        from voicegateway.policies.fallback import AttemptInstrument, FallbackSettings, Member
+
+        resolution = self.resolution
+        self.fallback = FallbackSettings.from_config(gateway.fallback_policy(self.project))
+        skipped = [text for text, _ in resolution.skipped]
+        for res in (*resolution.preceding, resolution, *resolution.alternates):
+            if res is resolution:
+                plugin, model = self.plugin, self.model
+            else:
+                try:
+                    plugin, model = gateway.build(res, modality, **options)
+                except Exception as exc:
+                    log.warning("%s fallback %s left out: %s", modality, res.ref, exc)
+                    continue
+                setattr(plugin, METERED, True)
+            # what this member serves in place of when it serves without a run-time hand-over
+            before = skipped[: skipped.index(str(res.ref))] if str(res.ref) in skipped else skipped
+            instrument = AttemptInstrument(
+                owner,
+                plugin,
+                modality=modality,
+                provider=res.spec.id,
+                model=model,
+                project=self.project,
+                chain=gateway.chain,
+                meter=res.spec.meters.get(modality) or DEFAULT_METERS[modality],
+                fallback_from=before[0] if before else None,
+            )
+            breaker = circuit.breaker(res.spec.id, self.fallback.breaker)
+            self.members.append(Member(plugin, res.spec.id, model, instrument, breaker))
 
 
 def _fallback_models(fallback: Any) -> list[str]:
@@ -124,11 +176,15 @@ class _Wrapper:
 
     @property
     def model(self) -> str:
-        return self._built.model
+        """The model that served the last call; before any hand-over, the one resolved."""
+        serving = getattr(self, "_serving", None)
+        return serving.model if serving is not None else self._built.model
 
     @property
     def provider(self) -> str:
-        return self._built.provider
+        """The provider that served the last call; before any hand-over, the one resolved."""
+        serving = getattr(self, "_serving", None)
+        return serving.provider if serving is not None else self._built.provider
 
     @property
     def project(self) -> str:
@@ -251,11 +307,31 @@ class LLM(_Wrapper, llm.LLM):
             project_name=project,
             api_key=api_key,
             base_url=base_url,
+            runtime_fallback=True,
             extra=extra_kwargs,
         )
         self.plugin: llm.LLM = self._built.plugin
+        self._serving: Any = None  # the fallback member that served the last call
 
     def chat(self, **kwargs: Any) -> llm.LLMStream:
+        if self._built.members:
+            from voicegateway.policies.fallback import (
+                DEFAULT_FALLBACK_CONN_OPTIONS,
+                FallbackLLMStream,
+            )
+
+            chat_ctx = kwargs.pop("chat_ctx")
+            tools = kwargs.pop("tools", None)
+            conn_options = kwargs.pop("conn_options", DEFAULT_FALLBACK_CONN_OPTIONS)
+            return FallbackLLMStream(
+                self,
+                self._built.members,
+                self._built.fallback,
+                chat_ctx=chat_ctx,
+                tools=tools,
+                conn_options=conn_options,
+                extra=kwargs,
+            )
         return self._built.instrument.stream_call(
             lambda: self.plugin.chat(**kwargs), chat_ctx=kwargs.get("chat_ctx")
         )
@@ -264,6 +340,9 @@ class LLM(_Wrapper, llm.LLM):
         self.plugin.prewarm(loop=loop)
 
     async def aclose(self) -> None:
+        for member in self._built.members:
+            if member.plugin is not self.plugin:
+                await member.plugin.aclose()
         await self.plugin.aclose()
         await super().aclose()
 

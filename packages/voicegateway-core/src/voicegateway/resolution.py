@@ -4,16 +4,19 @@ A name is a ``models:`` alias from voicegw.yaml (one model or a chain), or a mod
 LiveKit's grammar: ``provider/model``, with ``:language`` (STT) or ``:voice`` (TTS) after it, or a
 bare ``provider`` for its default model. The candidates are the alias's chain, then the agent's
 ``fallback=`` list, then ``fallbacks.<modality>`` of the project and of the file. Resolution walks
-them in order and takes the first whose plugin loads, which offers the modality, and whose key is
-set; every skipped candidate is kept with its reason, and logged.
+them in order and takes the first whose plugin loads, which offers the modality, whose key is
+set, and whose provider's circuit is not open (``policies.circuit``); every skipped candidate is
+kept with its reason, and logged. With ``alternates=True`` the usable candidates after the winner
+are kept too (``Resolution.alternates``), for run-time fallback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from voicegateway.errors import ModelNotFound, ProviderUnavailable
@@ -62,6 +65,11 @@ class Resolution:
     base_url: str | None
     settings: object
     skipped: tuple[tuple[str, str], ...] = ()
+    alternates: tuple[Resolution, ...] = ()
+    """The usable candidates after this one, in order (only when asked for)."""
+    preceding: tuple[Resolution, ...] = ()
+    """Candidates before this one skipped only because their circuit is open (only when asked
+    for): run-time fallback tries them again once their cool-down is over."""
 
     @property
     def fallback_from(self) -> str | None:
@@ -112,14 +120,18 @@ def resolve(
     provider_settings,
     api_key: str | None = None,
     base_url: str | None = None,
+    circuit_open: Callable[[str], str | None] = lambda _provider: None,
+    alternates: bool = False,
 ) -> Resolution:
     """Walk ``texts`` and return the first candidate that can serve ``modality``.
 
     ``provider_spec(id)`` loads a provider (raising ProviderUnavailable); ``provider_settings(id)``
     returns its resolved voicegw.yaml settings (raising when a ``${VAR}`` it needs is unset).
+    ``circuit_open(id)`` says why a provider's circuit is open (None when it is not).
     ``api_key``/``base_url`` given by the agent apply to the first candidate only.
     """
     skipped: list[tuple[str, str]] = []
+    preceding: list[Resolution] = []
     for index, text in enumerate(texts):
         ref = ModelRef.parse(text, modality)
         reason, chosen = _try(
@@ -130,6 +142,9 @@ def resolve(
             api_key if index == 0 else None,
             base_url if index == 0 else None,
         )
+        if chosen is not None and (why := circuit_open(chosen[0].id)):
+            preceding.append(Resolution(name, ref, *chosen))
+            reason, chosen = why, None
         if chosen is None:
             skipped.append((str(ref), reason))
             continue
@@ -142,7 +157,27 @@ def resolve(
                 ref,
                 "; ".join(f"{t} ({why})" for t, why in skipped),
             )
-        return Resolution(name, ref, spec, key, url, settings, tuple(skipped))
+        rest: list[Resolution] = []
+        for later in texts[index + 1 :] if alternates else ():
+            later_ref = ModelRef.parse(later, modality)
+            _, usable = _try(later_ref, modality, provider_spec, provider_settings, None, None)
+            if usable is not None:  # an open circuit is no reason to leave it out: it recovers
+                rest.append(Resolution(name, later_ref, *usable))
+        kept = tuple(preceding) if alternates else ()
+        return Resolution(name, ref, spec, key, url, settings, tuple(skipped), tuple(rest), kept)
+    if preceding:
+        # Every usable candidate has an open circuit: serve with the first of them rather than
+        # refuse to build (LiveKit's FallbackAdapter semantics); its next call is the probe.
+        first = preceding[0]
+        log.warning(
+            "%s %r: every usable candidate's circuit is open; using %s anyway",
+            modality,
+            name,
+            first.ref,
+        )
+        before = tuple(skipped[: [text for text, _ in skipped].index(str(first.ref))])
+        rest = tuple(preceding[1:]) if alternates else ()
+        return dataclasses.replace(first, skipped=before, alternates=rest)
     lines = "\n".join(f"  - {text}: {why}" for text, why in skipped)
     raise ProviderUnavailable(f"no provider can serve {modality} {name!r}:\n{lines}")
 

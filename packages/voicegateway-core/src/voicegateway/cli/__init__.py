@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from voicegateway.cli import (
+        budgets,
         check,
         costs,
         export,
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         sessions,
     )
 
-    for module in (init, check, providers, prices, ingest, costs, latency, logs, sessions, export):
+    commands = (init, check, providers, prices, ingest, costs, latency, logs, sessions, export)
+    for module in (*commands, budgets):
         module.add_parser(sub, common)
     return parser
 

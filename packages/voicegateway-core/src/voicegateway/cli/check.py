@@ -65,6 +65,8 @@ def run(args) -> int:
         else:
             say(f"  {alias.ljust(width)}  cannot be served: {error}")
             problems.append(f"model {alias!r} cannot be served")
+    for warning in _fallback_warnings(config, installed, infos):
+        say(f"warning: {warning}")
     say("")
     for missing in config.missing_env():
         say(f"unset: {missing}")
@@ -77,6 +79,23 @@ def run(args) -> int:
         return 1
     say("\nok")
     return 0
+
+
+def _fallback_warnings(config, installed, infos) -> list[str]:
+    """Fallback chains naming a provider this machine does not have. Not an error: a chain may
+    name a provider installed only where a profile uses it; resolution skips it, with the reason.
+    (A malformed provider id is already a load error.)"""
+    chains = [("fallbacks", config.fallbacks)]
+    chains += [(f"projects.{p}.fallbacks", c.fallbacks) for p, c in config.projects.items()]
+    warnings = []
+    for where, by_modality in chains:
+        for modality, texts in by_modality.items():
+            for text in texts:
+                pid = text.split("/", 1)[0].split(":", 1)[0]
+                if pid not in installed:
+                    status = _not_installed(pid, infos)
+                    warnings.append(f"{where}.{modality}: {text}: provider {pid!r} {status}")
+    return warnings
 
 
 def _not_installed(pid: str, infos) -> str:

@@ -17,7 +17,9 @@ def add_parser(sub, common) -> None:
     add_report_options(p)
     p.add_argument("--provider", help="only this provider")
     p.add_argument("--modality", choices=("stt", "llm", "tts"), help="only this modality")
-    p.add_argument("--status", choices=("ok", "error", "cancelled"), help="only this status")
+    p.add_argument(
+        "--status", choices=("ok", "error", "cancelled", "fallback"), help="only this status"
+    )
     p.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
     p.set_defaults(run=run)
 

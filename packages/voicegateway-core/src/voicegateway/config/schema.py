@@ -142,20 +142,119 @@ def _resolve_texts(value: Any, env: Mapping[str, str] | None) -> Any:
     return value
 
 
-class BudgetConfig(ConfigModel):
-    """A project's spending limits in US dollars, and what happens when one is reached."""
+class BudgetLimits(ConfigModel):
+    """Spending limits in US dollars: a project's budget, or one provider's share of it
+    (``projects.<p>.budget.providers.<id>``)."""
 
     LIMITS: ClassVar[tuple[str, ...]] = ("daily_usd", "monthly_usd", "per_session_usd")
 
     daily_usd: Money | None = None
     monthly_usd: Money | None = None
     per_session_usd: Money | None = None
-    action: Literal["warn", "throttle", "block"]
 
     @model_validator(mode="after")
     def _has_a_limit(self) -> Self:
         if all(getattr(self, name) is None for name in self.LIMITS):
             raise ValueError(f"a budget needs at least one limit: {', '.join(self.LIMITS)}")
+        return self
+
+
+Fraction = Annotated[float, Field(gt=0, le=10)]
+
+
+class BudgetConfig(BudgetLimits):
+    """A project's spending limits in US dollars, and what happens when one is reached.
+
+    - ``action``: ``warn`` (log once per threshold crossed, record a budget event), ``throttle``
+      (new calls go to ``throttle_to`` once the last threshold is crossed) or ``block`` (new calls
+      are refused with ``BudgetExceeded``). Required.
+    - ``thresholds``: fractions of a limit at which a warning is logged (default 80% and 100%).
+    - ``providers``: optional limits for one provider's calls within the project.
+    - ``throttle_to``: the cheaper chain that serves the project once throttled (default: the
+      project's ``fallbacks:``).
+    - ``reserve_usd``: what a call is assumed to cost at most when it is admitted and no rate card
+      gives a better estimate (STT/TTS calls; LLM calls of unpriced models). See docs/policies.md.
+    """
+
+    action: Literal["warn", "throttle", "block"]
+    thresholds: Annotated[list[Fraction], Field(min_length=1)] = [0.8, 1.0]
+    providers: dict[ProviderId, BudgetLimits] = {}
+    throttle_to: list[ModelRef] = []
+    reserve_usd: Money = Decimal("0.01")
+
+    @model_validator(mode="after")
+    def _sorted_thresholds(self) -> Self:
+        self.thresholds = sorted(set(self.thresholds))
+        return self
+
+
+_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*")
+_RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+_RATE_PERIODS |= {"h": 3600, "hour": 3600}
+
+
+def parse_rate(text: str) -> tuple[float, float]:
+    """``"5/s"`` -> (5.0, 1.0): a count and the seconds it is allowed per."""
+    match = _RATE.fullmatch(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(
+            f"{text!r} is not a rate: expected 'N/s', 'N/min' or 'N/h' with N > 0 (5/s means 5 per "
+            "second)"
+        )
+    return float(match.group(1)), float(_RATE_PERIODS[match.group(2)])
+
+
+def _check_rate(value: str) -> str:
+    parse_rate(value)
+    return value
+
+
+def _check_limit_key(value: str) -> str:
+    return value if value == "*" else _check_provider_id(value)
+
+
+LimitKey = Annotated[str, AfterValidator(_check_limit_key)]
+"""A provider id, or ``*`` for every provider together."""
+
+
+class RateLimitConfig(ConfigModel):
+    """Rate limits: ``rate_limits.<provider|*>`` (all projects of this machine together) and
+    ``projects.<p>.rate_limits.<provider|*>`` (that project only). See docs/policies.md.
+
+    - ``requests``: ``N/s``, ``N/min`` or ``N/h``, enforced by GCRA; ``burst`` requests may go
+      back to back (default 1: evenly spaced).
+    - ``concurrent``: calls open at once (streams included).
+    - ``tokens_per_minute``, ``audio_seconds_per_minute``, ``characters_per_minute``: units
+      reported by the calls; a new call waits while the last minute's allowance is overdrawn.
+    - ``on_limit``: ``reject`` (``RateLimited`` saying when to retry) or ``wait`` (up to
+      ``max_wait`` seconds, then ``RateLimited``).
+    """
+
+    requests: Annotated[str, AfterValidator(_check_rate)] | None = None
+    burst: int = Field(default=1, ge=1)
+    concurrent: int | None = Field(default=None, ge=1)
+    tokens_per_minute: float | None = Field(default=None, gt=0)
+    audio_seconds_per_minute: float | None = Field(default=None, gt=0)
+    characters_per_minute: float | None = Field(default=None, gt=0)
+    on_limit: Literal["wait", "reject"] = "reject"
+    max_wait: float = Field(default=5.0, ge=0, le=300)
+
+    UNITS: ClassVar[tuple[str, ...]] = (
+        "tokens_per_minute",
+        "audio_seconds_per_minute",
+        "characters_per_minute",
+    )
+
+    @model_validator(mode="after")
+    def _has_a_limit(self) -> Self:
+        if (
+            self.requests is None
+            and self.concurrent is None
+            and not any(getattr(self, name) is not None for name in self.UNITS)
+        ):
+            raise ValueError(
+                "a rate limit needs at least one of: requests, concurrent, " + ", ".join(self.UNITS)
+            )
         return self
 
 
@@ -245,12 +344,31 @@ class RateOverride(ConfigModel):
         }
 
 
+class FallbackPolicy(ConfigModel):
+    """Run-time fallback and the circuit breaker (``fallback_policy:``, top level or per project;
+    a project's block replaces the top-level one). See docs/policies.md, "Fallback"."""
+
+    failures: int = Field(default=3, ge=0)
+    """Consecutive failures that open a provider's circuit; 0 turns the breaker off."""
+    cooldown_s: float = Field(default=30.0, ge=0)
+    """Seconds an open circuit skips its provider before one call probes it."""
+    attempt_timeout_s: float = Field(default=5.0, gt=0)
+    """Timeout of one attempt against one provider (connect and first byte included)."""
+    retries: int = Field(default=0, ge=0, le=10)
+    """Extra attempts on the same provider for a timeout, a connection error or a 5xx before
+    handing over; a bad key (401/403) or an unknown model (404) is never retried there."""
+    retry_on_chunk_sent: bool = False
+    """Hand an LLM reply over even after the failing provider sent part of it."""
+
+
 class ProjectConfig(ConfigModel):
     """One app sharing this gateway: its own keys, budget and fallbacks."""
 
     providers: dict[ProviderId, SerializeAsAny[ProviderSettings]] = {}
     budget: BudgetConfig | None = None
+    rate_limits: dict[LimitKey, RateLimitConfig] = {}
     fallbacks: Fallbacks = {}
+    fallback_policy: FallbackPolicy | None = None
 
 
 def default_storage_path() -> Path:
@@ -318,10 +436,12 @@ class Config(ConfigModel):
     providers: dict[ProviderId, SerializeAsAny[ProviderSettings]] = {}
     projects: dict[str, ProjectConfig] = {}
     fallbacks: Fallbacks = {}
+    fallback_policy: FallbackPolicy = Field(default_factory=FallbackPolicy)
     models: dict[str, ModelChoice] = {}
     pricing: dict[PriceKey, RateOverride] = {}
     profiles: dict[str, dict[str, Any]] = {}
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    rate_limits: dict[LimitKey, RateLimitConfig] = {}
 
     _source: Path | None = PrivateAttr(default=None)
     _profile: str | None = PrivateAttr(default=None)

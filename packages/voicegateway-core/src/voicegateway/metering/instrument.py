@@ -90,9 +90,13 @@ class Instrument:
             fallback_from=self._fallback_from,
         )
 
-    def open_call(self) -> Call:
-        """Start a call: the chain's start steps run now and may refuse it by raising."""
+    def open_call(self, *, chat_ctx: Any = None, text: str | None = None) -> Call:
+        """Start a call: the chain's start steps run now and may refuse it by raising. They see
+        the prompt (``chat_ctx``) or the text to speak, to estimate what the call may cost."""
         call = self._new_call()
+        call.chat_ctx = chat_ctx
+        if text is not None:
+            call.chars_pending = len(text)
         self._chain.start(call)
         self._open.add(call.call_id)
         return call
@@ -114,10 +118,7 @@ class Instrument:
         ``text`` is what a ``synthesize()`` bills; ``chat_ctx`` what an LLM prompt is estimated
         from if the stream is interrupted before the provider reports its usage.
         """
-        call = self.open_call()
-        call.chat_ctx = chat_ctx
-        if text is not None:
-            call.chars_pending = len(text)
+        call = self.open_call(chat_ctx=chat_ctx, text=text)
         with self.scope(call):
             stream = create()
         if self._modality == "stt":

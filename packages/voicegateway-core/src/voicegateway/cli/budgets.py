@@ -1,0 +1,145 @@
+"""``voicegw budgets``: each project's budget limits, spend, what calls in flight hold, what is
+left, and the spend projected to the end of the period at the current rate.
+
+Spend is read from the ledger (pending spool files are ingested first); ``held`` is what calls in
+flight have reserved in the shared policy state (``<storage.path>.policies.sqlite``). The
+projection is ``spend / elapsed fraction of the period`` (a day or a calendar month in
+storage.timezone).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from voicegateway.cli.output import table
+
+
+def add_parser(sub, common) -> None:
+    p = sub.add_parser(
+        "budgets",
+        parents=[common],
+        help="budget limits, spend, remaining and projection",
+        description="Each project's budget: limits, spend this period, reservations of calls in "
+        "flight, remaining, and the spend projected to the end of the period at the current rate.",
+    )
+    p.add_argument("--project", help="only this project")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(run=run)
+
+
+def rows(config, now: datetime | None = None) -> list[dict[str, object]]:
+    """One row per (project, provider or all, period) limit."""
+    from voicegateway.ledger import Ledger
+    from voicegateway.policies.state import SharedState, from_nano, state_path
+
+    zone = ZoneInfo(config.storage.timezone)
+    local = (now or datetime.now(UTC)).astimezone(zone)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    month = day.replace(day=1)
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    periods = {
+        "daily": (day, day + timedelta(days=1), f"day:{day:%Y-%m-%d}"),
+        "monthly": (month, next_month, f"month:{month:%Y-%m}"),
+    }
+    wanted = [(name, project) for name, project in config.projects.items() if project.budget]
+    if not wanted:
+        return []
+    spend: dict[tuple[str, str | None, str], Decimal] = {}
+    with Ledger.from_config(config.storage).open() as con:
+        for period, (start, _, _) in periods.items():
+            for project, provider, total in con.execute(
+                "SELECT project, provider, sum(cost_usd) FROM usage WHERE ts >= ? GROUP BY ALL",
+                [start],
+            ).fetchall():
+                total = total or Decimal(0)
+                spend[(project, provider, period)] = total
+                key = (project, None, period)
+                spend[key] = spend.get(key, Decimal(0)) + total
+    held: dict[str, int] = {}
+    if state_path(config.storage).exists():
+        held = {
+            key: h for key, (_, h) in SharedState.for_storage(config.storage).snapshot().items()
+        }
+    out = []
+    for name, project in wanted:
+        budget = project.budget
+        blocks = [(None, budget), *budget.providers.items()]
+        for provider, limits in blocks:
+            for period, (start, end, suffix) in periods.items():
+                limit = getattr(limits, f"{period}_usd")
+                if limit is None:
+                    continue
+                spent = spend.get((name, provider, period), Decimal(0))
+                elapsed = (local - start) / (end - start)
+                projected = spent / Decimal(str(max(elapsed, 1e-6)))
+                hold = from_nano(held.get(f"{name}|{provider or '*'}|{suffix}", 0))
+                out.append(
+                    {
+                        "project": name,
+                        "provider": provider or "*",
+                        "period": period,
+                        "limit_usd": limit,
+                        "spend_usd": spent,
+                        "held_usd": hold,
+                        "remaining_usd": max(limit - spent - hold, Decimal(0)),
+                        "projected_usd": projected.quantize(Decimal("0.0001")),
+                        "action": budget.action,
+                    }
+                )
+            if limits.per_session_usd is not None:
+                out.append(
+                    {
+                        "project": name,
+                        "provider": provider or "*",
+                        "period": "per-session",
+                        "limit_usd": limits.per_session_usd,
+                        "spend_usd": None,
+                        "held_usd": None,
+                        "remaining_usd": None,
+                        "projected_usd": None,
+                        "action": budget.action,
+                    }
+                )
+    return out
+
+
+def run(args) -> int:
+    from voicegateway.config import load_config
+
+    config = load_config(args.config, profile=args.profile)
+    found = [row for row in rows(config) if args.project in (None, row["project"])]
+    if args.format == "json":
+        print(json.dumps(found, default=str, indent=2))
+        return 0
+    if not found:
+        print("no project has a budget: add projects.<name>.budget to voicegw.yaml")
+        return 0
+    headers = ["project", "provider", "period", "limit", "spend", "held", "remaining", "projected"]
+    headers.append("action")
+
+    def money(value) -> str:
+        return "-" if value is None else f"${value:.4f}"
+
+    print(
+        table(
+            headers,
+            [
+                [
+                    row["project"],
+                    row["provider"],
+                    row["period"],
+                    money(row["limit_usd"]),
+                    money(row["spend_usd"]),
+                    money(row["held_usd"]),
+                    money(row["remaining_usd"]),
+                    money(row["projected_usd"]),
+                    row["action"],
+                ]
+                for row in found
+            ],
+        )
+    )
+    return 0

@@ -1,0 +1,48 @@
+"""Policies: budgets, rate limits and fallback chains.
+
+Budgets and rate limits (docs/policies.md) hold across the processes of one machine:
+
+- :mod:`.state`: :class:`SharedState`, the SQLite database (WAL) next to the ledger that every
+  process of the machine decides in, and that releases what a dead process held.
+- :mod:`.budgets`: :class:`Budgets`, the middleware step that reserves, refuses and settles.
+- :mod:`.limits`: :class:`RateLimits`, GCRA request rates, units per minute, concurrent calls.
+- :mod:`.leases`: :class:`~.leases.LeasedBudgets`, ``block`` budgets admitted from a local lease.
+- :mod:`.admission`: :class:`Policies`, both as one chain step (what the gateway uses).
+- :mod:`.errors`: :class:`BudgetExceeded`, :class:`RateLimited`.
+
+The names below load on first use (PEP 562): importing this package (or one of its modules, such
+as ``.circuit``) imports nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voicegateway.policies.admission import Policies
+    from voicegateway.policies.budgets import Budgets
+    from voicegateway.policies.errors import BudgetExceeded, RateLimited
+    from voicegateway.policies.limits import RateLimits
+    from voicegateway.policies.state import SharedState
+
+__all__ = ["BudgetExceeded", "Budgets", "Policies", "RateLimited", "RateLimits", "SharedState"]
+
+_LAZY = {
+    "Budgets": "voicegateway.policies.budgets",
+    "Policies": "voicegateway.policies.admission",
+    "BudgetExceeded": "voicegateway.policies.errors",
+    "RateLimited": "voicegateway.policies.errors",
+    "RateLimits": "voicegateway.policies.limits",
+    "SharedState": "voicegateway.policies.state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'voicegateway.policies' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,211 @@
+"""Rate limits: ``rate_limits.<provider|*>`` (every project of the machine together) and
+``projects.<p>.rate_limits.<provider|*>`` (one project), enforced across processes.
+
+- ``requests``: GCRA. ``N/s`` gives an emission interval ``T = 1/N`` s and a burst tolerance of
+  ``(burst - 1) * T``; the key's theoretical arrival time (TAT) lives in the shared state, so
+  every process of the machine draws from one schedule. ``5/s`` is 5 per second, evenly spaced.
+- units per minute (tokens, audio seconds, characters): the same GCRA, charged when records
+  arrive (``on_usage``) rather than at admission, with a tolerance of one minute: a new call is
+  admitted while the last minute's allowance is not overdrawn.
+- ``concurrent``: a hold per open call in the shared state, released at the end of the call (or
+  when its process is found dead).
+
+When a limit is reached: ``on_limit: reject`` raises :class:`RateLimited` with ``retry_after``;
+``on_limit: wait`` sleeps and tries again, up to ``max_wait`` seconds, then raises. The wait
+blocks the calling thread (the chain is synchronous): keep ``max_wait`` short on an event loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from voicegateway.metering.middleware import Middleware
+from voicegateway.metering.records import Call, UsageRecord
+from voicegateway.policies.errors import RateLimited
+from voicegateway.policies.state import SharedState
+
+
+@dataclass(slots=True, frozen=True)
+class Limit:
+    """One configured rate-limit block, ready to check."""
+
+    key: str  # "project:<p>|openai", "provider|openai", "provider|*"
+    interval: float | None  # GCRA emission interval of requests, seconds
+    tolerance: float
+    requests: str | None
+    concurrent: int | None
+    units: tuple[tuple[str, float], ...]  # (unit kind, seconds per unit)
+    wait: float  # max wait, 0 for reject
+
+
+UNIT_OF = {
+    "tokens_per_minute": "tokens",
+    "audio_seconds_per_minute": "audio_seconds",
+    "characters_per_minute": "characters",
+}
+
+
+class RateLimits(Middleware):
+    """The rate-limit step: admission in ``on_call_start``, units in ``on_usage``, the
+    concurrency hold released in ``on_call_end``. Place it before ``Budgets`` (a call refused for
+    its rate reserves no budget)."""
+
+    name = "rate_limits"
+
+    def __init__(
+        self,
+        config: Any,
+        state: SharedState | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._config = config if callable(config) else (lambda: config)
+        self._state = state
+        self._clock = clock
+        self._sleep = sleep
+        self._plans: dict[tuple[str, str], tuple[Limit, ...]] = {}
+        self._open: dict[str, tuple[tuple[Limit, ...], tuple[str, ...]]] = {}
+
+    @property
+    def state(self) -> SharedState:
+        if self._state is None:
+            self._state = SharedState.for_storage(self._config().storage)
+        return self._state
+
+    def limits(self, project: str, provider: str) -> tuple[Limit, ...]:
+        plan = self._plans.get((project, provider))
+        if plan is None:
+            plan = self._plans[(project, provider)] = self._plan(project, provider)
+        return plan
+
+    # -- the chain -------------------------------------------------------------------------------
+
+    def on_call_start(self, call: Call) -> None:
+        limits = self.limits(call.project, call.provider)
+        if not limits:
+            return
+        deadline = None
+        while True:
+            retry = self._try_admit(call, limits)
+            if retry is None:
+                return
+            key, limit, after = retry
+            now = self._clock()
+            if deadline is None:
+                deadline = now + min(lim.wait for lim in limits if lim.key == key)
+            if now + after > deadline:
+                raise RateLimited(key, limit, after)
+            self._sleep(after)
+
+    def on_usage(self, call: Call, record: UsageRecord) -> None:
+        limits = self.limits(call.project, call.provider)
+        charges = []
+        for limit in limits:
+            for unit, per in limit.units:
+                amount = _units(record, unit)
+                if amount:
+                    charges.append((f"{limit.key}|{unit}", amount * per))
+        if not charges:
+            return
+        now = self._clock()
+        state = self.state
+        with state.transaction() as con:
+            for key, cost in charges:
+                tat = state.tat(con, key)
+                state.set_tat(con, key, max(tat or now, now) + cost)
+
+    def on_call_end(self, call: Call) -> None:
+        opened = self._open.pop(call.call_id, None)
+        if opened:
+            with self.state.transaction() as con:
+                self.state.release(con, list(opened[1]))
+
+    # -- inside ----------------------------------------------------------------------------------
+
+    def _try_admit(self, call: Call, limits: tuple[Limit, ...]) -> tuple[str, str, float] | None:
+        """Admit the call (and take its slots), or (key, limit, seconds to wait)."""
+        state = self.state
+        now = self._clock()
+        with state.transaction() as con:
+            state.reap(con, force=False)
+            updates: list[tuple[str, float]] = []
+            holds: list[tuple[str, str]] = []
+            for limit in limits:
+                if limit.interval is not None:
+                    key = f"{limit.key}|requests"
+                    tat = max(state.tat(con, key) or now, now)
+                    early = tat - limit.tolerance - now
+                    if early > 0:
+                        return limit.key, f"requests {limit.requests}", early
+                    updates.append((key, tat + limit.interval))
+                for unit, _ in limit.units:
+                    tat = state.tat(con, f"{limit.key}|{unit}") or now
+                    early = tat - 60.0 - now
+                    if early > 0:
+                        return limit.key, f"{unit} per minute", early
+                if limit.concurrent is not None:
+                    key = f"{limit.key}|streams"
+                    if state.count_holds(con, key) >= limit.concurrent:
+                        state.reap(con)
+                        if state.count_holds(con, key) >= limit.concurrent:
+                            return limit.key, f"concurrent {limit.concurrent}", 0.05
+                    holds.append((f"{call.call_id}|{key}", key))
+            for key, tat in updates:
+                state.set_tat(con, key, tat)
+            for hold_id, key in holds:
+                state.hold(con, hold_id, key, 1)
+        if holds:
+            self._open[call.call_id] = (limits, tuple(hold_id for hold_id, _ in holds))
+        return None
+
+    def _plan(self, project: str, provider: str) -> tuple[Limit, ...]:
+        from voicegateway.config.schema import parse_rate
+
+        config = self._config()
+        blocks = []
+        for who in (provider, "*"):
+            if who in config.rate_limits:
+                blocks.append((f"provider|{who}", config.rate_limits[who]))
+        try:
+            project_limits = config.project(project).rate_limits
+        except ValueError:
+            project_limits = {}
+        for who in (provider, "*"):
+            if who in project_limits:
+                blocks.append((f"project:{project}|{who}", project_limits[who]))
+        plan = []
+        for key, cfg in blocks:
+            interval = tolerance = None
+            if cfg.requests is not None:
+                count, seconds = parse_rate(cfg.requests)
+                interval = seconds / count
+                tolerance = interval * (cfg.burst - 1)
+            units = tuple(
+                (UNIT_OF[name], 60.0 / getattr(cfg, name))
+                for name in cfg.UNITS
+                if getattr(cfg, name) is not None
+            )
+            plan.append(
+                Limit(
+                    key,
+                    interval,
+                    tolerance or 0.0,
+                    cfg.requests,
+                    cfg.concurrent,
+                    units,
+                    cfg.max_wait if cfg.on_limit == "wait" else 0.0,
+                )
+            )
+        return tuple(plan)
+
+
+def _units(record: UsageRecord, unit: str) -> float:
+    if unit == "tokens":
+        return record.input_tokens + record.output_tokens
+    if unit == "audio_seconds":
+        return record.audio_seconds or record.audio_seconds_measured
+    return record.characters

@@ -1,0 +1,68 @@
+"""Budgets hold for real calls made through voicegateway.inference (the real openai plugin
+against a local server): a ``block`` budget refuses new calls once spent, and resolution skips a
+provider whose own budget is spent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from livekit.agents import llm
+
+from voicegateway import inference
+from voicegateway.policies.errors import BudgetExceeded
+
+from .conftest import OPENAI_KEY
+
+
+async def _chat(model: llm.LLM) -> None:
+    ctx = llm.ChatContext.empty()
+    ctx.add_message(role="user", content="book a table")
+    async with model.chat(chat_ctx=ctx) as stream:
+        async for _ in stream:
+            pass
+
+
+async def test_block_budget_refuses_new_calls_once_spent(use_config, openai_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    # 7 prompt tokens is what the admission step estimates for this chat context; a negotiated
+    # rate makes each call cost $0.01401, and the estimate with 4096 output tokens $0.022192.
+    openai_server.prompt_tokens, openai_server.completion_tokens = 7, 5
+    gateway = use_config(f"""
+        default_project: app
+        providers:
+          openai: {{base_url: "{openai_server.url}/v1"}}
+        pricing:
+          openai/gpt-4o-mini: {{input_mtok: 2000, output_mtok: 2}}
+        projects:
+          app:
+            budget: {{daily_usd: 0.05, action: block}}
+    """)
+    model = inference.LLM("openai/gpt-4o-mini")
+    admitted = 0
+    with pytest.raises(BudgetExceeded, match=r"project 'app': the daily .* budget of \$0.05"):
+        for _ in range(10):
+            await _chat(model)
+            admitted += 1
+    # 0.01401 + 0.022192 fits; 0.02802 + 0.022192 = 0.050212 would not
+    assert admitted == 2
+    records = gateway.records()
+    assert len(records) == admitted == len(openai_server.requests_for("/v1/chat/completions"))
+    assert sum(r.cost_usd for r in records) <= Decimal("0.05")
+
+
+async def test_resolution_skips_a_provider_whose_budget_is_spent(use_config, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    gateway = use_config("""
+        default_project: app
+        projects:
+          app:
+            budget: {monthly_usd: 100, providers: {openai: {daily_usd: 0}}, action: block}
+        models:
+          brain: [openai/gpt-4o-mini, fake/fake-llm]
+    """)
+    model = inference.LLM("brain")
+    assert model.provider == "fake"
+    assert "budget is spent" in dict(model._built.resolution.skipped)["openai/gpt-4o-mini"]
+    await _chat(model)
+    assert gateway.records()[0].fallback_from == "openai/gpt-4o-mini"
