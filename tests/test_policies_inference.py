@@ -66,3 +66,22 @@ async def test_resolution_skips_a_provider_whose_budget_is_spent(use_config, mon
     assert "budget is spent" in dict(model._built.resolution.skipped)["openai/gpt-4o-mini"]
     await _chat(model)
     assert gateway.records()[0].fallback_from == "openai/gpt-4o-mini"
+
+
+async def test_a_throttled_project_is_served_by_its_cheaper_chain(use_config, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    gateway = use_config("""
+        default_project: app
+        projects:
+          app:
+            budget: {monthly_usd: 0, action: throttle, throttle_to: [fake/fake-llm]}
+          relaxed:
+            budget: {monthly_usd: 0, action: warn}
+    """)
+    model = inference.LLM("openai/gpt-4o-mini")
+    assert model.provider == "fake"
+    await _chat(model)
+    [record] = gateway.records()
+    assert (record.provider, record.fallback_from) == ("fake", "openai/gpt-4o-mini")
+    # a warn budget only warns: the model asked for is the one that serves
+    assert inference.LLM("openai/gpt-4o-mini", project="relaxed").provider == "openai"

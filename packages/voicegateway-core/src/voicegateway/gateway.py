@@ -8,6 +8,8 @@ a ``Gateway`` around directly.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -31,6 +33,7 @@ from voicegateway.pricing import rates_for
 from voicegateway.providers import BuildRequest, Modality
 from voicegateway.resolution import Resolution, candidates, resolve
 
+log = logging.getLogger("voicegateway.gateway")
 _project: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "voicegateway_project", default=None
 )
@@ -122,10 +125,23 @@ class Gateway:
         """Why resolution must skip ``provider`` for ``project`` now: its circuit is open, or the
         project's budget (overall or for that provider) is spent."""
         reason = circuit.blocked(provider)
-        if reason is None and self.config.project(project).budget is not None:
+        budget = self.config.project(project).budget
+        if reason is None and budget is not None and budget.action == "block":
             spent = self.policies.budgets.exhausted(project, provider)
             reason = f"its budget is spent: {spent}" if spent else None
         return reason
+
+    def _throttled(self, project: str, modality: Modality) -> tuple[list[str], str] | None:
+        """The cheaper chain a ``throttle`` budget past its last threshold sends calls to, and
+        why; None when the project is not throttled."""
+        budget = self.config.project(project).budget
+        if budget is None or budget.action != "throttle":
+            return None
+        reason = self.policies.budgets.exhausted(project)
+        if reason is None:
+            return None
+        cheaper = budget.throttle_to or self.config.project(project).fallbacks.get(modality, [])
+        return list(cheaper), reason
 
     @property
     def spooler(self) -> Spooler:
@@ -188,7 +204,14 @@ class Gateway:
             fallback=fallback,
             chains=chains,
         )
-        return resolve(
+        throttled = self._throttled(project, modality)
+        if throttled:
+            cheaper, why = throttled
+            log.warning(
+                "%s %r of project %r throttled to %s: %s", modality, name, project, cheaper, why
+            )
+            primary, texts = texts[0], [*cheaper, *(t for t in texts if t not in cheaper)]
+        resolution = resolve(
             name,
             modality,
             texts,
@@ -199,6 +222,11 @@ class Gateway:
             circuit_open=lambda provider: self._unavailable(project, provider),
             alternates=alternates,
         )
+        if throttled and str(resolution.ref) != primary:
+            # recorded as served instead of the primary: fallback_from names it, with the reason
+            skipped = ((primary, f"throttled: {throttled[1]}"), *resolution.skipped)
+            resolution = dataclasses.replace(resolution, skipped=skipped)
+        return resolution
 
     def fallback_policy(self, project: str) -> Any:
         """The ``fallback_policy`` that holds for ``project``: its own block, else the file's."""
