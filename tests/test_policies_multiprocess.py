@@ -78,6 +78,7 @@ RATE = (
     COMMON
     + """
 stamps = []
+time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # every worker starts together
 for _ in range(int(sys.argv[2])):
     call = Call(modality="llm", provider="openai", model="m", project="app")
     chain.start(call)
@@ -159,7 +160,8 @@ def test_a_rate_of_n_per_second_holds_across_processes(tmp_path):
         tmp_path,
         rate_limits={"openai": {"requests": f"{rate}/s", "on_limit": "wait", "max_wait": 30}},
     )
-    workers = [spawn(RATE, config, "20") for _ in range(4)]
+    start = str(time.time() + 4.0)  # after every worker has imported, even on a busy machine
+    workers = [spawn(RATE, config, "20", start) for _ in range(4)]
     stamps = []
     for worker in workers:
         out, err = worker.communicate(timeout=120)

@@ -61,9 +61,10 @@ def project(name: str) -> Iterator[None]:
 class _Built:
     """What every wrapper resolves at construction: the plugin object and its metering.
 
-    With ``runtime_fallback`` (LLM) and more than one usable candidate in the chain, every usable
-    candidate is built (``members``, each with its own plugin and metering, in chain order) and
-    calls are served through ``policies.fallback``; ``plugin`` stays the one resolution chose.
+    With ``runtime_fallback`` (LLM) and more than one usable candidate in the chain, or a rate limit
+    that waits, every usable candidate is built (``members``, each with its own plugin and
+    metering, in chain order) and calls are served through ``policies.fallback``; ``plugin``
+    stays the one resolution chose.
     """
 
     def __init__(
@@ -97,7 +98,10 @@ class _Built:
         self.provider = resolution.spec.id
         self.resolution = resolution
         self.members: list[Any] = []
-        if resolution.alternates or resolution.preceding:
+        # Several usable candidates (run-time hand-over), or a rate limit that waits: calls go
+        # through VoiceGateway's own LLM stream, which awaits admission instead of blocking.
+        waits = runtime_fallback and gateway.policies.limits.may_wait(self.project, self.provider)
+        if resolution.alternates or resolution.preceding or waits:
             self._build_members(owner, gateway, modality, options)
             self.instrument: Instrument = next(
                 m.instrument for m in self.members if m.plugin is self.plugin

@@ -26,6 +26,8 @@ class BudgetExceeded(VoiceGatewayError):
 class RateLimited(VoiceGatewayError):
     """A rate limit refused a call; ``retry_after`` is in seconds."""
 
-    def __init__(self, key: str, limit: str, retry_after: float) -> None:
+    def __init__(self, key: str, limit: str, retry_after: float, *, may_wait: float = 0.0) -> None:
         self.key, self.limit, self.retry_after = key, limit, retry_after
+        self.may_wait = may_wait
+        """Seconds an asynchronous caller may still wait for it (``on_limit: wait``), 0 if none."""
         super().__init__(f"rate limit {limit} of {key} reached: retry after {retry_after:.3f} s")

@@ -48,6 +48,7 @@ from voicegateway.metering.instrument import (
 )
 from voicegateway.metering.records import Call
 from voicegateway.policies.circuit import BreakerPolicy, CircuitBreaker
+from voicegateway.policies.errors import RateLimited
 
 log = logging.getLogger("voicegateway.fallback")
 
@@ -206,6 +207,18 @@ class Member:
         return f"{self.provider}/{self.model}"
 
 
+async def _admit(member: Member, failed_from: str | None) -> Call:
+    """Open an attempt, awaiting the waits an ``on_limit: wait`` rate limit asks for, so the
+    event loop keeps serving every other conversation meanwhile."""
+    while True:
+        try:
+            return member.instrument.open_attempt(failed_from)
+        except RateLimited as limited:
+            if limited.may_wait < limited.retry_after:
+                raise
+            await asyncio.sleep(limited.retry_after)
+
+
 class FallbackLLMStream(llm.LLMStream):
     """One ``chat()`` served by the first member that can (see the module docstring).
 
@@ -272,7 +285,7 @@ class FallbackLLMStream(llm.LLMStream):
             last_member = position == len(order) - 1
             for attempt in range(settings.retries + 1):
                 try:
-                    call = member.instrument.open_attempt(failed_from)
+                    call = await _admit(member, failed_from)
                 except Exception as exc:  # refused at admission (budget, rate limit)
                     if claimed:
                         member.breaker.release()

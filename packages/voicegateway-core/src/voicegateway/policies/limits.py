@@ -11,12 +11,15 @@
   when its process is found dead).
 
 When a limit is reached: ``on_limit: reject`` raises :class:`RateLimited` with ``retry_after``;
-``on_limit: wait`` sleeps and tries again, up to ``max_wait`` seconds, then raises. The wait
-blocks the calling thread (the chain is synchronous): keep ``max_wait`` short on an event loop.
+``on_limit: wait`` waits and tries again, up to ``max_wait`` seconds, then raises. Off an event
+loop the wait is a sleep. On one (a LiveKit agent), a wait longer than ``SYNC_WAIT_MAX`` is
+handed to the caller as a ``RateLimited`` with ``may_wait``: an LLM's stream awaits it without
+stalling the loop; an STT or TTS call raises it (their streams are the plugin's own).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,6 +79,10 @@ class RateLimits(Middleware):
             self._state = SharedState.for_storage(self._config().storage)
         return self._state
 
+    def may_wait(self, project: str, provider: str) -> bool:
+        """Whether a limit of ``project`` on ``provider`` waits (``on_limit: wait``)."""
+        return any(limit.wait > 0 for limit in self.limits(project, provider))
+
     def limits(self, project: str, provider: str) -> tuple[Limit, ...]:
         plan = self._plans.get((project, provider))
         if plan is None:
@@ -99,6 +106,10 @@ class RateLimits(Middleware):
                 deadline = now + min(lim.wait for lim in limits if lim.key == key)
             if now + after > deadline:
                 raise RateLimited(key, limit, after)
+            if after > SYNC_WAIT_MAX and _on_event_loop():
+                # Sleeping here would stall the agent's event loop (every conversation of the
+                # process): hand the wait to the caller, which awaits it (the LLM's stream does).
+                raise RateLimited(key, limit, after, may_wait=deadline - now)
             self._sleep(after)
 
     def on_usage(self, call: Call, record: UsageRecord) -> None:
@@ -201,6 +212,19 @@ class RateLimits(Middleware):
                 )
             )
         return tuple(plan)
+
+
+SYNC_WAIT_MAX = 0.02
+"""The longest wait ``on_limit: wait`` sleeps through on an event loop: a jitter the agent does
+not notice. Longer waits are awaited by the caller instead."""
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _units(record: UsageRecord, unit: str) -> float:
