@@ -19,6 +19,7 @@ a stream slot taken.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -104,12 +105,26 @@ class SharedState:
             con = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.executescript(_SCHEMA)
+            self._set_up(con)
             self._con, self._pid = con, pid
             self._pstart = process_start(pid) or 0
         return self._con
+
+    def _set_up(self, con: sqlite3.Connection) -> None:
+        """WAL mode and the schema. Processes starting together can find the file locked while
+        another one switches it to WAL, and SQLite's busy handler does not cover that case:
+        retry, with a little jitter, for as long as the connection's own timeout."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("PRAGMA synchronous=NORMAL")
+                con.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01 + random.random() * 0.04)
 
     @property
     def owner(self) -> tuple[int, int]:
