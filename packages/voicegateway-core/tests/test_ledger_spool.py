@@ -165,6 +165,7 @@ def test_the_spool_imports_the_standard_library_only():
     ours = [m for m in new if m.startswith("voicegateway")]
     assert sorted(ours) == [
         "voicegateway",
+        "voicegateway._lazy",
         "voicegateway._version",
         "voicegateway.ledger",
         "voicegateway.ledger.spool",

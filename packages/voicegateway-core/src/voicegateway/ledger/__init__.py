@@ -11,8 +11,9 @@ use only the spool. docs/ledger.md explains the design.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from voicegateway._lazy import lazy_attributes
 from voicegateway.ledger.spool import Spooler
 
 if TYPE_CHECKING:
@@ -21,9 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["IngestReport", "Ledger", "LedgerBusy", "Spooler"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("IngestReport", "Ledger", "LedgerBusy"):
-        from voicegateway.ledger import writer
-
-        return getattr(writer, name)
-    raise AttributeError(f"module 'voicegateway.ledger' has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__, dict.fromkeys(("IngestReport", "Ledger", "LedgerBusy"), "voicegateway.ledger.writer")
+)

@@ -12,8 +12,9 @@ first use (PEP 562), so that the config schema can read :mod:`.units` without th
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from voicegateway._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from voicegateway.pricing.rates import Card, Priced, Rates, Tiers
@@ -33,11 +34,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'voicegateway.pricing' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY)
