@@ -61,10 +61,10 @@ def project(name: str) -> Iterator[None]:
 class _Built:
     """What every wrapper resolves at construction: the plugin object and its metering.
 
-    With ``runtime_fallback`` (LLM) and more than one usable candidate in the chain, or a rate limit
-    that waits, every usable candidate is built (``members``, each with its own plugin and
-    metering, in chain order) and calls are served through ``policies.fallback``; ``plugin``
-    stays the one resolution chose.
+    With more than one usable candidate in the chain, or a rate limit that waits, every usable
+    candidate is built (``members``, each with its own plugin and metering, in chain order) and
+    calls are served through ``policies.fallback_streams``; ``plugin`` stays the one resolution
+    chose.
     """
 
     def __init__(
@@ -77,7 +77,6 @@ class _Built:
         project_name: str | None,
         api_key: Any,
         base_url: Any,
-        runtime_fallback: bool = False,
         **options: Any,
     ) -> None:
         gateway: Gateway = get_gateway()
@@ -90,7 +89,7 @@ class _Built:
             fallback=_fallback_models(fallback),
             api_key=api_key if is_given(api_key) and api_key else None,
             base_url=base_url if is_given(base_url) and base_url else None,
-            alternates=runtime_fallback,
+            alternates=True,
         )
         options = {k: v for k, v in options.items() if is_given(v) and v is not None}
         self.plugin, self.model = gateway.build(resolution, modality, **options)
@@ -99,8 +98,8 @@ class _Built:
         self.resolution = resolution
         self.members: list[Any] = []
         # Several usable candidates (run-time hand-over), or a rate limit that waits: calls go
-        # through VoiceGateway's own LLM stream, which awaits admission instead of blocking.
-        waits = runtime_fallback and gateway.policies.limits.may_wait(self.project, self.provider)
+        # through VoiceGateway's own streams, which await admission instead of blocking.
+        waits = gateway.policies.limits.may_wait(self.project, self.provider)
         if resolution.alternates or resolution.preceding or waits:
             self._build_members(owner, gateway, modality, options)
             self.instrument: Instrument = next(
@@ -172,6 +171,7 @@ class _Wrapper:
     """What the three wrappers share: the plugin they wrap and what its calls are billed as."""
 
     _built: _Built
+    _serving: Any = None  # the fallback member that served the last call
     _voicegateway_metered = True  # attach() leaves it alone: its calls are metered already
 
     @classmethod
@@ -181,13 +181,13 @@ class _Wrapper:
     @property
     def model(self) -> str:
         """The model that served the last call; before any hand-over, the one resolved."""
-        serving = getattr(self, "_serving", None)
+        serving = self._serving
         return serving.model if serving is not None else self._built.model
 
     @property
     def provider(self) -> str:
         """The provider that served the last call; before any hand-over, the one resolved."""
-        serving = getattr(self, "_serving", None)
+        serving = self._serving
         return serving.provider if serving is not None else self._built.provider
 
     @property
@@ -196,6 +196,12 @@ class _Wrapper:
 
     def update_options(self, **kwargs: Any) -> None:
         self.plugin.update_options(**kwargs)
+
+    async def _close_plugins(self) -> None:
+        for member in self._built.members:
+            if member.plugin is not self.plugin:
+                await member.plugin.aclose()
+        await self.plugin.aclose()
 
 
 class STT(_Wrapper, stt.STT):
@@ -218,7 +224,7 @@ class STT(_Wrapper, stt.STT):
         vad: Any = NOT_GIVEN,
         project: str | None = None,
     ) -> None:
-        # api_secret and vad belong to LiveKit Cloud's gateway; direct providers need neither.
+        # api_secret belongs to LiveKit Cloud's gateway; direct providers need none.
         self._built = _Built(
             self,
             "stt",
@@ -237,6 +243,7 @@ class STT(_Wrapper, stt.STT):
         super().__init__(capabilities=self.plugin.capabilities)
         self._recognize_metrics_needed = False  # the plugin reports; we must not count twice
         self._conn_options = conn_options if is_given(conn_options) else None
+        self._vad = vad if is_given(vad) else None  # lets a non-streaming fallback member stream
 
     @property
     def capabilities(self) -> stt.STTCapabilities:
@@ -254,6 +261,17 @@ class STT(_Wrapper, stt.STT):
         language=NOT_GIVEN,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ):
+        if self._built.members:
+            from voicegateway.policies import fallback_streams
+
+            return await fallback_streams.recognize(
+                self,
+                self._built.members,
+                self._built.fallback,
+                buffer,
+                language=language,
+                audio_seconds=calculate_audio_duration(buffer),
+            )
         return await self._built.instrument.recognize_call(
             lambda: self.plugin.recognize(
                 buffer, language=language, conn_options=_conn(conn_options, self._conn_options)
@@ -264,6 +282,17 @@ class STT(_Wrapper, stt.STT):
     def stream(
         self, *, language=NOT_GIVEN, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> stt.RecognizeStream:
+        if self._built.members:
+            from voicegateway.policies.fallback_streams import FallbackRecognizeStream
+
+            return FallbackRecognizeStream(
+                self,
+                self._built.members,
+                self._built.fallback,
+                language=language,
+                vad=self._vad,
+                conn_options=_conn(conn_options, self._conn_options),
+            )
         return self._built.instrument.stream_call(
             lambda: self.plugin.stream(
                 language=language, conn_options=_conn(conn_options, self._conn_options)
@@ -280,7 +309,7 @@ class STT(_Wrapper, stt.STT):
         self.plugin.prewarm()
 
     async def aclose(self) -> None:
-        await self.plugin.aclose()
+        await self._close_plugins()
 
 
 class LLM(_Wrapper, llm.LLM):
@@ -311,18 +340,14 @@ class LLM(_Wrapper, llm.LLM):
             project_name=project,
             api_key=api_key,
             base_url=base_url,
-            runtime_fallback=True,
             extra=extra_kwargs,
         )
         self.plugin: llm.LLM = self._built.plugin
-        self._serving: Any = None  # the fallback member that served the last call
 
     def chat(self, **kwargs: Any) -> llm.LLMStream:
         if self._built.members:
-            from voicegateway.policies.fallback import (
-                DEFAULT_FALLBACK_CONN_OPTIONS,
-                FallbackLLMStream,
-            )
+            from voicegateway.policies.fallback import DEFAULT_FALLBACK_CONN_OPTIONS
+            from voicegateway.policies.fallback_streams import FallbackLLMStream
 
             chat_ctx = kwargs.pop("chat_ctx")
             tools = kwargs.pop("tools", None)
@@ -344,10 +369,7 @@ class LLM(_Wrapper, llm.LLM):
         self.plugin.prewarm(loop=loop)
 
     async def aclose(self) -> None:
-        for member in self._built.members:
-            if member.plugin is not self.plugin:
-                await member.plugin.aclose()
-        await self.plugin.aclose()
+        await self._close_plugins()
         await super().aclose()
 
 
@@ -409,6 +431,16 @@ class TTS(_Wrapper, tts.TTS):
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> tts.ChunkedStream:
+        if self._built.members:
+            from voicegateway.policies.fallback_streams import FallbackChunkedStream
+
+            return FallbackChunkedStream(
+                self,
+                self._built.members,
+                self._built.fallback,
+                text=text,
+                conn_options=_conn(conn_options, self._conn_options),
+            )
         return self._built.instrument.stream_call(
             lambda: self.plugin.synthesize(
                 text, conn_options=_conn(conn_options, self._conn_options)
@@ -419,6 +451,15 @@ class TTS(_Wrapper, tts.TTS):
     def stream(
         self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> tts.SynthesizeStream:
+        if self._built.members:
+            from voicegateway.policies.fallback_streams import FallbackSynthesizeStream
+
+            return FallbackSynthesizeStream(
+                self,
+                self._built.members,
+                self._built.fallback,
+                conn_options=_conn(conn_options, self._conn_options),
+            )
         return self._built.instrument.stream_call(
             lambda: self.plugin.stream(conn_options=_conn(conn_options, self._conn_options))
         )
@@ -427,4 +468,4 @@ class TTS(_Wrapper, tts.TTS):
         self.plugin.prewarm()
 
     async def aclose(self) -> None:
-        await self.plugin.aclose()
+        await self._close_plugins()

@@ -237,13 +237,15 @@ class Instrument:
             )
             call.audio_pending = max(0.0, call.audio_pending - record.audio_seconds_measured)
         elif self._modality == "tts":
+            if not call.text_counted:
+                return True
             if call.chars_pending == 0 and record.characters and call.records:
                 # synthesize() wrapping stream(): the inner stream already billed this text
                 return bool(record.input_tokens or record.output_tokens)
             if call.chars_pending or call.records:
                 record.characters = min(record.characters, call.chars_pending)
                 call.chars_pending -= record.characters
-        elif record.status == "cancelled" and record.input_tokens == 0:
+        elif self._modality == "llm" and record.status == "cancelled" and record.input_tokens == 0:
             record.input_tokens = estimate.prompt_tokens(call.chat_ctx)
             record.estimated = True
         return True

@@ -60,6 +60,9 @@ class Call:
     # closing record, so audio and text LiveKit never reported are still billed.
     audio_pending: float = 0.0
     chars_pending: int = 0
+    # False when the text a TTS call speaks is not counted as pushed (a LiveKit StreamAdapter
+    # sends it sentence by sentence): its reports are then taken as they come.
+    text_counted: bool = True
     chat_ctx: object = None
     # Units a provider plugin read from the provider's own response where LiveKit drops them
     # (see instrument.report_usage); added to the call's next record.

@@ -1,18 +1,22 @@
 """Run-time fallback: a provider that fails or times out mid-call hands the call to the next one.
 
-When resolution finds more than one usable candidate for an LLM (a ``models:`` chain, ``fallback=``
-or ``fallbacks:``), ``inference.LLM`` builds every one of them (:class:`Member`: its own plugin
-object and its own metering) and serves each ``chat()`` through :class:`FallbackLLMStream`:
+When resolution finds more than one usable candidate (a ``models:`` chain, ``fallback=`` or
+``fallbacks:``), or a rate limit of the project may wait, ``voicegateway.inference`` builds every
+usable candidate (:class:`Member`: its own plugin object and its own metering) and serves each call
+through :func:`serve`, which the streams of :mod:`.fallback_streams` (LLM, STT, TTS) run:
 
 - Members are tried in chain order, skipping those whose circuit is open (``policies.circuit``);
   when every circuit is open they are all tried anyway, first one first (LiveKit's
   ``FallbackAdapter`` semantics: a live conversation is never refused by the breaker alone).
+- Admission (budgets, rate limits) is awaited: an ``on_limit: wait`` limit sleeps on the event
+  loop, so other conversations and audio keep flowing.
 - Each attempt runs with ``attempt_timeout_s`` as its timeout and no retries inside the plugin;
-  :func:`classify` decides what a failure means: a timeout, a connection error, a 5xx, 408 or 429
-  may be retried on the same provider (``retries``), a bad key (401/403), an unknown model (404)
-  or any other client error goes straight to the next provider.
-- After the first chunk reached the agent, a failure is not handed over (the agent already heard
-  part of the reply) unless ``retry_on_chunk_sent``.
+  :func:`classify` decides what a failure means: a timeout, a connection error (a dropped
+  websocket included), a 5xx, 408 or 429 may be retried on the same provider (``retries``), a bad
+  key (401/403), an unknown model (404) or any other client error goes straight to the next one.
+- Once output reached the agent (an LLM chunk, TTS audio), a failure is not handed over (the
+  agent already heard part of it) unless ``retry_on_chunk_sent``. STT hands over at any time: the
+  audio since the last final transcript is replayed to the next provider.
 - There is no background recovery task re-running requests (LiveKit's adapter has one): the
   circuit breaker decides when a failed provider gets traffic again, and that probe is a real
   call, metered and recorded like any other.
@@ -28,11 +32,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from livekit.agents import llm
 from livekit.agents._exceptions import (
     APIConnectionError,
     APIError,
@@ -46,11 +49,13 @@ from voicegateway.metering.instrument import (
     _count_pushed_audio,
     _count_pushed_text,
 )
-from voicegateway.metering.records import Call
+from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.policies.circuit import BreakerPolicy, CircuitBreaker
 from voicegateway.policies.errors import RateLimited
 
 log = logging.getLogger("voicegateway.fallback")
+
+T = TypeVar("T")
 
 RETRY = "retry"
 """Transient: may be retried on the same provider (``retries``), then handed over."""
@@ -117,6 +122,9 @@ class _Attempt:
     handed_over: bool | None = None  # None: the adapter has not decided yet
     ended: tuple[Any, Any] | None = None  # what end() was called with before the decision
     error: BaseException | None = None  # what the adapter saw (a timeout it raised itself)
+    cancelled: list[UsageRecord] = dataclasses.field(default_factory=list)
+    """Reports of the attempt's stream being cancelled (by the deadline, or the failure of a
+    sibling task), held until the verdict says what they are: ``fallback`` or ``error``."""
 
 
 class AttemptInstrument(Instrument):
@@ -130,34 +138,64 @@ class AttemptInstrument(Instrument):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._attempts: dict[str, _Attempt] = {}
+        self._unmarked: set[str] = set()  # handed over, and no record says so yet
 
-    def open_attempt(self, fallback_from: str | None) -> Call:
-        """Open a call for one attempt (the chain's start steps may refuse it by raising)."""
+    def open_attempt(
+        self,
+        fallback_from: str | None,
+        *,
+        chat_ctx: Any = None,
+        text: str | None = None,
+        audio_seconds: float = 0.0,
+    ) -> Call:
+        """Open a call for one attempt (the chain's start steps may refuse it by raising); the
+        arguments are those of :meth:`open_call`, plus a batch recognition's audio."""
         call = self._new_call()
         if fallback_from is not None:
             call.fallback_from = fallback_from
+        call.chat_ctx = chat_ctx
+        if text is not None:
+            call.chars_pending = len(text)
+        call.audio_pending = audio_seconds
         self._chain.start(call)
         self._open.add(call.call_id)
         self._attempts[call.call_id] = _Attempt()
         return call
 
-    def attempt_stream(self, call: Call, create: Callable[[], Any], *, chat_ctx: Any = None):
+    def attempt_stream(
+        self, call: Call, create: Callable[[], Any], *, count_pushed: bool = True
+    ) -> Any:
         """Create the plugin's stream inside ``call`` (what ``stream_call`` does for a call it
-        opened itself)."""
-        call.chat_ctx = chat_ctx
+        opened itself). ``count_pushed=False`` for a LiveKit ``StreamAdapter`` around a plugin
+        that cannot stream: it sends sentences without the whitespace between them, and the
+        plugin reports each one, so what it bills is what it reports."""
         try:
             with self.scope(call):
                 stream = create()
         except BaseException as exc:
             self.end(call, error=exc)  # kept until the adapter settles the attempt
             raise
-        if self._modality == "stt":
+        if self._modality == "stt" and count_pushed:
             _count_pushed_audio(stream, call)
-        elif self._modality == "tts":
-            _count_pushed_text(stream, call)
+        elif self._modality == "tts" and not call.chars_pending:
+            if count_pushed:
+                _count_pushed_text(stream, call)
+            else:
+                call.text_counted = False
         main_task = getattr(stream, "_task", None) or getattr(stream, "_synthesize_task", None)
         self._end_when_done(call, stream, main_task)
         return stream
+
+    async def attempt_recognize(self, call: Call, recognize: Callable[[], Awaitable[T]]) -> T:
+        """A batch recognition inside ``call`` (what ``recognize_call`` does)."""
+        try:
+            with self.scope(call):
+                result = await recognize()
+        except BaseException as exc:
+            self.end(call, error=exc)
+            raise
+        self.end(call)
+        return result
 
     def settle(self, call: Call, *, handed_over: bool, error: BaseException | None = None) -> None:
         """The adapter's verdict on an attempt; ends the call if its stream is already done."""
@@ -186,7 +224,40 @@ class AttemptInstrument(Instrument):
                     task = error = None
             elif attempt.error is not None and error is None:
                 error = attempt.error  # a failure the adapter saw and the stream's task did not
+            if self._release_cancelled(call, attempt, error) == 0 and call.status == "fallback":
+                self._unmarked.add(call.call_id)
         super().end(call, task, error)
+
+    def _closing_record(self, call: Call) -> UsageRecord | None:
+        record = super()._closing_record(call)
+        if call.call_id in self._unmarked:
+            self._unmarked.discard(call.call_id)
+            if record is None:
+                # the provider had reported usage before it failed (a dropped stream): this
+                # record, with no units, marks where the call moved on
+                record = UsageRecord.for_call(call)
+                record.status, record.error_class = call.status, call.error_class
+        return record
+
+    def _account(self, call: Call, record: UsageRecord, metrics: Any) -> bool:
+        if not super()._account(call, record, metrics):
+            return False
+        attempt = self._attempts.get(call.call_id)
+        if attempt is not None and record.status == "cancelled":
+            attempt.cancelled.append(record)
+            return False
+        return True
+
+    def _release_cancelled(
+        self, call: Call, attempt: _Attempt, error: BaseException | None
+    ) -> None:
+        for record in attempt.cancelled:
+            if call.status == "fallback":
+                record.status, record.error_class = "fallback", call.error_class
+            elif error is not None and not isinstance(error, asyncio.CancelledError):
+                record.status, record.error_class = "error", type(error).__name__
+            self._chain.usage(call, record)
+        return len(attempt.cancelled)
 
     def _on_error(self, error: Any) -> None:
         pass
@@ -207,155 +278,168 @@ class Member:
         return f"{self.provider}/{self.model}"
 
 
-async def _admit(member: Member, failed_from: str | None) -> Call:
+Attempt = Callable[[Member, Call, "Progress"], Awaitable[T]]
+"""Runs one call on one member, inside the call the loop opened; raises to fail the attempt.
+It calls ``progress.output()`` when output reaches the agent, and ``progress.arm()`` when the
+provider has what it needs to answer, unless :func:`serve` arms it at the start."""
+
+
+class Progress:
+    """What an attempt has delivered to the agent, and its deadline for the first output.
+
+    After output was sent, a failure is handed over only with ``retry_on_chunk_sent``. The
+    deadline (``attempt_timeout_s``) runs from :meth:`arm` to :meth:`output`: many plugins apply
+    LiveKit's ``conn_options.timeout`` to connecting only, so a provider that accepts the request
+    and then stalls would otherwise hold the call until the agent gives up.
+    """
+
+    __slots__ = ("armed", "first_output", "sent", "timed_out")
+
+    def __init__(self) -> None:
+        self.sent = False
+        self.timed_out = False
+        self.armed = asyncio.Event()
+        self.first_output = asyncio.Event()
+
+    def arm(self) -> None:
+        """Start the clock: the provider has all it needs to answer."""
+        self.armed.set()
+
+    def output(self) -> None:
+        """Output reached the agent."""
+        self.sent = True
+        self.first_output.set()
+
+
+async def _run_attempt(
+    attempt: Attempt[T], member: Member, call: Call, progress: Progress, timeout: float
+) -> T:
+    """Run one attempt; raise ``APITimeoutError`` when it armed its clock and produced no
+    output within ``timeout`` seconds."""
+    task = asyncio.ensure_future(attempt(member, call, progress))
+
+    async def watch() -> None:
+        await progress.armed.wait()
+        try:
+            await asyncio.wait_for(progress.first_output.wait(), timeout)
+        except TimeoutError:
+            progress.timed_out = True
+            task.cancel()
+
+    watchdog = asyncio.ensure_future(watch())
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if progress.timed_out and not (current and current.cancelling()):
+            raise APITimeoutError(f"no output from {member.label} within {timeout} s") from None
+        raise
+    finally:
+        watchdog.cancel()
+
+
+async def _admit(member: Member, failed_from: str | None, opening: dict[str, Any]) -> Call:
     """Open an attempt, awaiting the waits an ``on_limit: wait`` rate limit asks for, so the
     event loop keeps serving every other conversation meanwhile."""
     while True:
         try:
-            return member.instrument.open_attempt(failed_from)
+            return member.instrument.open_attempt(failed_from, **opening)
         except RateLimited as limited:
             if limited.may_wait < limited.retry_after:
                 raise
             await asyncio.sleep(limited.retry_after)
 
 
-class FallbackLLMStream(llm.LLMStream):
-    """One ``chat()`` served by the first member that can (see the module docstring).
+def _order(modality: str, members: list[Member]) -> tuple[list[tuple[Member, bool]], str | None]:
+    """Members to try, with whether the breaker let them through (every member when all
+    circuits are open), and the first member skipped for its open circuit."""
+    allowed, skipped = [], None
+    for member in members:
+        if member.breaker.allow():
+            allowed.append((member, True))
+        else:
+            log.warning("%s %s skipped: %s", modality, member.label, member.breaker.blocked())
+            skipped = skipped or member.label
+    if allowed:
+        return allowed, skipped
+    log.error("%s: every circuit of the chain is open; trying them all, first one first", modality)
+    return [(m, False) for m in members], None
 
-    Chunks are passed through as they arrive; usage is metered by each member's instrument
-    (re-emitted on the wrapper, labelled with the serving member), so this stream's own metrics
-    task emits nothing.
-    """
 
-    _llm_attempt_span_name = None
-    _genai_operation_name = None
-
-    def __init__(
-        self,
-        owner: Any,
-        members: list[Member],
-        settings: FallbackSettings,
-        *,
-        chat_ctx: Any,
-        tools: list[Any] | None,
-        conn_options: APIConnectOptions,
-        extra: dict[str, Any],
-    ) -> None:
-        self._members = members
-        self._settings = settings
-        self._extra = extra
-        self._current: llm.LLMStream | None = None
-        self._owner = owner
-        super().__init__(
-            owner,
-            chat_ctx=chat_ctx,
-            tools=tools or [],
-            conn_options=dataclasses.replace(conn_options, max_retry=0),
-        )
-
-    @property
-    def chat_ctx(self) -> Any:
-        return self._chat_ctx if self._current is None else self._current.chat_ctx
-
-    @property
-    def tools(self) -> list[Any]:
-        return self._tools if self._current is None else self._current.tools
-
-    def _order(self) -> tuple[list[tuple[Member, bool]], str | None]:
-        """Members to try, with whether the breaker let them through (every member when all
-        circuits are open), and the first member skipped for its open circuit."""
-        allowed, skipped = [], None
-        for member in self._members:
-            if member.breaker.allow():
-                allowed.append((member, True))
-            else:
-                log.warning("llm %s skipped: %s", member.label, member.breaker.blocked())
-                skipped = skipped or member.label
-        if allowed:
-            return allowed, skipped
-        log.error("llm: every circuit of the chain is open; trying them all, first one first")
-        return [(m, False) for m in self._members], None
-
-    async def _run(self) -> None:
-        settings = self._settings
-        refused: BaseException | None = None
-        failures: list[str] = []
-        order, failed_from = self._order()
-        for position, (member, claimed) in enumerate(order):
-            last_member = position == len(order) - 1
-            for attempt in range(settings.retries + 1):
-                try:
-                    call = await _admit(member, failed_from)
-                except Exception as exc:  # refused at admission (budget, rate limit)
-                    if claimed:
-                        member.breaker.release()
-                    log.warning("llm %s refused the call: %s", member.label, exc)
-                    refused = exc
-                    failures.append(f"{member.label}: refused ({exc})")
-                    failed_from = failed_from or member.label
-                    break
-                sent = False
-                try:
-                    async with member.instrument.attempt_stream(
-                        call,
-                        lambda m=member: m.plugin.chat(
-                            chat_ctx=self._chat_ctx,
-                            tools=self._tools,
-                            conn_options=APIConnectOptions(
-                                max_retry=0, timeout=settings.attempt_timeout_s
-                            ),
-                            **self._extra,
-                        ),
-                        chat_ctx=self._chat_ctx,
-                    ) as stream:
-                        async for chunk in stream:
-                            delta = chunk.delta
-                            if not sent and delta and (delta.content or delta.tool_calls):
-                                sent = True  # the agent has part of the reply now
-                                self._current = stream
-                                self._owner._serving = member
-                            self._event_ch.send_nowait(chunk)
-                except asyncio.CancelledError:
-                    member.instrument.settle(call, handed_over=False)
-                    if claimed:
-                        member.breaker.release()
-                    raise
-                except Exception as exc:
-                    action = classify(exc)
-                    reason = describe(exc)
-                    member.breaker.failure(reason)
-                    again = (
-                        action == RETRY
-                        and attempt < settings.retries
-                        and member.breaker.blocked() is None
+async def serve(
+    modality: str,
+    members: list[Member],
+    settings: FallbackSettings,
+    attempt: Attempt[T],
+    *,
+    armed: bool = True,
+    **opening: Any,
+) -> tuple[Member, T]:
+    """Run one call through the first member that serves it (see the module docstring); returns
+    that member and what its attempt returned. ``armed=False`` leaves starting the first-output
+    deadline to the attempt (a stream that waits for the agent's input). ``opening`` goes to
+    :meth:`~AttemptInstrument.open_attempt` (the prompt, the text to speak, the audio)."""
+    refused: BaseException | None = None
+    failures: list[str] = []
+    order, failed_from = _order(modality, members)
+    for position, (member, claimed) in enumerate(order):
+        last_member = position == len(order) - 1
+        for attempt_no in range(settings.retries + 1):
+            try:
+                call = await _admit(member, failed_from, opening)
+            except Exception as exc:  # refused at admission (budget, rate limit)
+                if claimed:
+                    member.breaker.release()
+                log.warning("%s %s refused the call: %s", modality, member.label, exc)
+                refused = exc
+                failures.append(f"{member.label}: refused ({exc})")
+                failed_from = failed_from or member.label
+                break
+            progress = Progress()
+            if armed:
+                progress.arm()
+            try:
+                result = await _run_attempt(
+                    attempt, member, call, progress, settings.attempt_timeout_s
+                )
+            except asyncio.CancelledError:
+                member.instrument.settle(call, handed_over=False)
+                if claimed:
+                    member.breaker.release()
+                raise
+            except Exception as exc:
+                reason = describe(exc)
+                member.breaker.failure(reason)
+                again = (
+                    classify(exc) == RETRY
+                    and attempt_no < settings.retries
+                    and member.breaker.blocked() is None
+                )
+                can_hand_over = not progress.sent or settings.retry_on_chunk_sent
+                hand_over = can_hand_over and (again or not last_member)
+                member.instrument.settle(call, handed_over=hand_over, error=exc)
+                failures.append(f"{member.label}: {reason}")
+                if not can_hand_over:
+                    log.error(
+                        "%s %s failed mid-output, not handed over: %s", modality, member.label, exc
                     )
-                    can_hand_over = not sent or settings.retry_on_chunk_sent
-                    hand_over = can_hand_over and (again or not last_member)
-                    member.instrument.settle(call, handed_over=hand_over, error=exc)
-                    failures.append(f"{member.label}: {reason}")
-                    if not can_hand_over:
-                        log.error("llm %s failed mid-reply, not handed over: %s", member.label, exc)
-                        raise
-                    if again:
-                        log.warning("llm %s failed (%s), retrying it", member.label, reason)
-                        claimed = False
-                        continue
-                    if not last_member:
-                        log.warning("llm %s failed (%s), handing over", member.label, reason)
-                    failed_from = failed_from or member.label
-                    break
-                else:
-                    member.instrument.settle(call, handed_over=False)
-                    member.breaker.success()
-                    self._owner._serving = member
-                    return
-        if refused is not None and all("refused (" in f for f in failures):
-            raise refused  # nothing failed: every candidate was refused at admission
-        raise APIConnectionError(
-            "every LLM of the chain failed: " + "; ".join(failures or ["none could be tried"]),
-            retryable=False,
-        )
-
-    async def _metrics_monitor_task(self, event_aiter: Any) -> None:
-        async for _ in event_aiter:
-            pass
+                    raise
+                if again:
+                    log.warning("%s %s failed (%s), retrying it", modality, member.label, reason)
+                    claimed = False
+                    continue
+                if not last_member:
+                    log.warning("%s %s failed (%s), handing over", modality, member.label, reason)
+                failed_from = failed_from or member.label
+                break
+            else:
+                member.instrument.settle(call, handed_over=False)
+                member.breaker.success()
+                return member, result
+    if refused is not None and all("refused (" in f for f in failures):
+        raise refused  # nothing failed: every candidate was refused at admission
+    raise APIConnectionError(
+        f"every {modality.upper()} of the chain failed: "
+        + "; ".join(failures or ["none could be tried"]),
+        retryable=False,
+    )
