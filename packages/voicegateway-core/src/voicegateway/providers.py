@@ -7,7 +7,7 @@ or pydantic. The core turns a resolved model into a :class:`BuildRequest` and ca
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,17 +29,27 @@ nothing billable (LiveKit's connection-acquired reports), so no record is made. 
 default per modality (:mod:`voicegateway.metering.meters`); a provider registers its own where its
 bill differs from what LiveKit reports."""
 
+ModelLister = Callable[["ProviderSettings", float], Sequence["ModelInfo"]]
+"""Asks the server the provider's settings point at (``base_url``) which models it serves, within
+the timeout in seconds. Raises with a message that says why when it cannot (``no Ollama server
+answered at http://localhost:11434``); the message is shown to the user, so it names no secret."""
+
 _PROVIDER_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     """A model the provider knows. ``voicegw providers`` lists these; resolution does not require
-    a model to be listed (providers ship new models faster than plugins do)."""
+    a model to be listed (providers ship new models faster than plugins do).
+
+    ``unpriced`` says why voice-prices has no price for a cloud model (``None``: it must have
+    one); the conformance kit fails a listed cloud model that is neither priced nor marked.
+    """
 
     name: str
     modality: Modality
     description: str = ""
+    unpriced: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +90,10 @@ class ProviderSpec:
     - ``settings``: a ``ProviderSettings`` subclass for provider-specific keys in voicegw.yaml.
     - ``livekit_plugins``: modules the factories import; resolution imports them on the main
       thread first, because LiveKit plugins refuse to register from any other thread.
+    - ``discover_models``: asks the configured server which models it serves (a local engine's
+      pulled models), with the provider's settings from voicegw.yaml (empty when it has none).
+      Called only by ``voicegw providers``, with a short timeout; its failure is shown there,
+      never fatal. Resolution never calls it.
     """
 
     id: str
@@ -93,6 +107,7 @@ class ProviderSpec:
     meters: Mapping[Modality, Meter] = field(default_factory=dict)
     settings: type[ProviderSettings] | None = None
     livekit_plugins: tuple[str, ...] = ()
+    discover_models: ModelLister | None = None
 
     def __post_init__(self) -> None:
         if not _PROVIDER_ID.match(self.id):

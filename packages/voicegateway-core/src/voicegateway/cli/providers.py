@@ -1,10 +1,18 @@
-"""``voicegw providers``: every installed provider plugin, loaded to report its status."""
+"""``voicegw providers``: every installed provider plugin, loaded to report its status.
+
+Providers that can ask their server which models it serves (``ProviderSpec.discover_models``, a
+local engine's pulled models) are asked, with the settings voicegw.yaml gives them; a server that
+does not answer is reported, never fatal.
+"""
 
 from __future__ import annotations
 
 import json
 
 from voicegateway.cli.output import table
+
+DISCOVERY_TIMEOUT = 2.0
+"""Seconds a provider's server gets to list its models."""
 
 
 def add_parser(sub, common) -> None:
@@ -13,13 +21,13 @@ def add_parser(sub, common) -> None:
     p.set_defaults(run=run)
 
 
-def provider_rows() -> list[dict]:
+def provider_rows(config_path: str | None = None, profile: str | None = None) -> list[dict]:
     """One row per provider (or per plugin that failed before registering any)."""
-    from voicegateway.plugins import PluginHost
+    from voicegateway.gateway import Gateway
 
-    host = PluginHost()
+    gateway = Gateway(config_path=config_path, profile=profile)
     rows = []
-    for info in host.load_all().values():
+    for info in gateway.plugins.load_all().values():
         base = {
             "plugin": info.name,
             "distribution": info.distribution,
@@ -31,21 +39,42 @@ def provider_rows() -> list[dict]:
             rows.append({"id": info.name, "modalities": [], "key_env": [], "models": [], **base})
             continue
         for spec in info.providers:
-            rows.append(
-                {
-                    "id": spec.id,
-                    "modalities": list(spec.modalities),
-                    "key_env": list(spec.key_env),
-                    "models": [{"name": m.name, "modality": m.modality} for m in spec.models],
-                    "price_catalog": spec.price_catalog,
-                    **base,
-                }
-            )
+            row = {
+                "id": spec.id,
+                "modalities": list(spec.modalities),
+                "key_env": list(spec.key_env),
+                "models": [_model(m) for m in spec.models],
+                "price_catalog": spec.price_catalog,
+                **base,
+            }
+            if spec.discover_models is not None:
+                found, row["discovery_error"] = _discover(gateway, spec)
+                row["models"] += [_model(m, discovered=True) for m in found]
+            rows.append(row)
     return sorted(rows, key=lambda r: r["id"])
 
 
+def _model(info, *, discovered: bool = False) -> dict:
+    entry = {"name": info.name, "modality": info.modality}
+    if discovered:
+        entry.update(description=info.description, discovered=True)
+    return entry
+
+
+def _discover(gateway, spec) -> tuple[list, str | None]:
+    """The models ``spec``'s configured server serves, or why they could not be listed."""
+    try:
+        settings = gateway.config.provider_settings(spec.id).resolve()
+    except Exception as exc:  # ConfigError, MissingEnvError: they name the line, not a value
+        return [], f"could not read voicegw.yaml: {exc}"
+    try:
+        return list(spec.discover_models(settings, DISCOVERY_TIMEOUT)), None
+    except Exception as exc:
+        return [], str(exc) or type(exc).__name__
+
+
 def run(args) -> int:
-    rows = provider_rows()
+    rows = provider_rows(args.config, args.profile)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -59,7 +88,7 @@ def run(args) -> int:
                 [
                     r["id"],
                     ",".join(r["modalities"]),
-                    len(r["models"]),
+                    sum(not m.get("discovered") for m in r["models"]),
                     r["distribution"],
                     r["version"],
                     r["status"] if not r["error"] else f"{r['status']}: {r['error']}",
@@ -68,4 +97,15 @@ def run(args) -> int:
             ],
         )
     )
+    for r in rows:
+        if "discovery_error" not in r:
+            continue
+        if r["discovery_error"]:
+            print(f"\n{r['id']}: could not list the server's models: {r['discovery_error']}")
+            continue
+        found = [m for m in r["models"] if m.get("discovered")]
+        print(f"\n{r['id']}: the server serves {len(found)} model(s)")
+        for m in found:
+            about = f"  ({m['description']})" if m["description"] else ""
+            print(f"  {r['id']}/{m['name']}{about}")
     return 0

@@ -173,6 +173,7 @@ class Instrument:
         if error is not None:
             call.status = "cancelled" if isinstance(error, asyncio.CancelledError) else "error"
             call.error_class = type(error).__name__
+            forget_refused(call, error)
         self._open.discard(call.call_id)
         closing = self._closing_record(call)
         if closing is not None:
@@ -263,6 +264,15 @@ class Instrument:
 
     def _on_error(self, error: Any) -> None:
         self._owner.emit("error", error)
+
+
+def forget_refused(call: Call, error: BaseException) -> None:
+    """A provider that answered an HTTP error status (a bad key, a refused websocket handshake,
+    a 5xx) before reporting anything served nothing and bills nothing: drop what was pushed, so
+    no closing record prices it. A connection cut after the provider had the input (LiveKit
+    reports websocket close codes such as 1006 as the status) is still billed."""
+    if call.records == 0 and 400 <= getattr(error, "status_code", -1) <= 599:
+        call.audio_pending, call.chars_pending = 0.0, 0
 
 
 def report_usage(**units: int) -> None:

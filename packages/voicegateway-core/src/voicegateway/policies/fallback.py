@@ -48,6 +48,7 @@ from voicegateway.metering.instrument import (
     Instrument,
     _count_pushed_audio,
     _count_pushed_text,
+    forget_refused,
 )
 from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.policies.circuit import BreakerPolicy, CircuitBreaker
@@ -221,6 +222,7 @@ class AttemptInstrument(Instrument):
                     seen = task.exception()
                 if seen is not None and not isinstance(seen, asyncio.CancelledError):
                     call.status, call.error_class = "fallback", type(seen).__name__
+                    forget_refused(call, seen)
                     task = error = None
             elif attempt.error is not None and error is None:
                 error = attempt.error  # a failure the adapter saw and the stream's task did not
