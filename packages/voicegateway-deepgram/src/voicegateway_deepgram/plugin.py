@@ -23,7 +23,12 @@ MODELS = (
     ModelInfo("nova-2", "stt"),
     ModelInfo("nova-2-phonecall", "stt"),
     ModelInfo("aura-2", "tts", "voice in the suffix: deepgram/aura-2:andromeda-en"),
-    ModelInfo("aura", "tts", "voice in the suffix: deepgram/aura:asteria-en"),
+    ModelInfo(
+        "aura",
+        "tts",
+        "voice in the suffix: deepgram/aura:asteria-en",
+        unpriced="voice-prices prices Aura-1 by full voice name (deepgram/aura-asteria-en)",
+    ),
 )
 
 

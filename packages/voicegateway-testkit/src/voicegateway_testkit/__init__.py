@@ -3,9 +3,12 @@
 - :mod:`voicegateway_testkit.fakes`: ``FakeSTT``, ``FakeLLM``, ``FakeTTS`` (LiveKit plugin classes
   that emit ``metrics_collected`` through LiveKit's own machinery) and ``FakeAudioInput`` /
   ``FakeAudioOutput`` for a voice ``AgentSession``.
-- :mod:`voicegateway_testkit.servers`: ``OpenAIServer`` and ``DeepgramServer``, local servers that
-  speak the providers' wire protocols to the *real* LiveKit plugins, record every request and
-  inject faults.
+- :mod:`voicegateway_testkit.servers`: ``OpenAIServer``, ``AnthropicServer``, ``GroqServer``,
+  ``OllamaServer``, ``DeepgramServer``, ``AssemblyAIServer``, ``CartesiaServer`` and
+  ``ElevenLabsServer``, local servers that speak the providers' wire protocols to the *real*
+  LiveKit plugins, record every request and inject faults.
+- :mod:`voicegateway_testkit.conformance`: ``ProviderConformance``, the suite every provider
+  distribution subclasses (docs/writing-a-provider.md).
 - :mod:`voicegateway_testkit.audio`: PCM and ``rtc.AudioFrame`` helpers.
 - :mod:`voicegateway_testkit.provider`: the ``fake`` provider, discovered like any plugin.
 - :mod:`voicegateway_testkit.pytest_plugin`: fixtures, loaded by pytest automatically.
@@ -29,16 +32,32 @@ if TYPE_CHECKING:
         FakeSTT,
         FakeTTS,
     )
-    from voicegateway_testkit.servers import DeepgramServer, FakeServer, OpenAIServer
+    from voicegateway_testkit.servers import (
+        AnthropicServer,
+        AssemblyAIServer,
+        CartesiaServer,
+        DeepgramServer,
+        ElevenLabsServer,
+        FakeServer,
+        GroqServer,
+        OllamaServer,
+        OpenAIServer,
+    )
 
 __all__ = [
+    "AnthropicServer",
+    "AssemblyAIServer",
+    "CartesiaServer",
     "DeepgramServer",
+    "ElevenLabsServer",
     "FakeAudioInput",
     "FakeAudioOutput",
     "FakeLLM",
     "FakeSTT",
     "FakeServer",
     "FakeTTS",
+    "GroqServer",
+    "OllamaServer",
     "OpenAIServer",
     "Script",
     "ScriptSource",
@@ -94,8 +113,14 @@ _LAZY = {
     "FakeLLM": "voicegateway_testkit.fakes",
     "FakeSTT": "voicegateway_testkit.fakes",
     "FakeTTS": "voicegateway_testkit.fakes",
+    "AnthropicServer": "voicegateway_testkit.servers",
+    "AssemblyAIServer": "voicegateway_testkit.servers",
+    "CartesiaServer": "voicegateway_testkit.servers",
     "DeepgramServer": "voicegateway_testkit.servers",
+    "ElevenLabsServer": "voicegateway_testkit.servers",
     "FakeServer": "voicegateway_testkit.servers",
+    "GroqServer": "voicegateway_testkit.servers",
+    "OllamaServer": "voicegateway_testkit.servers",
     "OpenAIServer": "voicegateway_testkit.servers",
 }
 

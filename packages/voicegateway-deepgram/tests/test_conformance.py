@@ -1,0 +1,53 @@
+"""The deepgram provider against the conformance kit, served by the testkit's DeepgramServer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from voicegateway_testkit.audio import pcm_duration
+from voicegateway_testkit.conformance import ProviderConformance, drive_stt, drive_tts, speech
+from voicegateway_testkit.servers import DeepgramServer
+
+PATHS = {"stt": "/v1/listen", "tts": "/v1/speak"}
+
+
+class TestConformance(ProviderConformance):
+    provider = "deepgram"
+    api_key = "dg-conformance-0123456789abcdef"
+    known_defects = {
+        "test_records_carry_the_billed_units[stt]": (
+            "Deepgram bills the audio sent over the websocket; livekit-plugins-deepgram reports "
+            "the connection's wall-clock lifetime (up to 5 s more: its keepalive sleep delays "
+            "the close), and the provider keeps the core's default STT meter"
+        ),
+    }
+
+    @pytest.fixture
+    def server(self, deepgram_server: DeepgramServer) -> DeepgramServer:
+        deepgram_server.api_key = self.api_key
+        return deepgram_server
+
+    @pytest.fixture
+    def provider_block(self, server: DeepgramServer) -> dict[str, Any]:
+        return {"base_url": f"{server.url}/v1", "api_key": self.api_key}
+
+    async def bill_stt(self, obj: Any, server: DeepgramServer) -> dict[str, float]:
+        """Live transcription bills every second of audio the websocket carried, the silence
+        LiveKit sends at close included."""
+        server.transcript = "book a table"
+        assert await drive_stt(obj, speech(2.0)) == "book a table book a table"
+        [listen] = server.requests_for("/v1/listen")
+        rate = int(listen.query["sample_rate"])
+        return {"audio_seconds": pcm_duration(listen.body_size, sample_rate=rate)}
+
+    async def bill_tts(self, obj: Any, server: DeepgramServer) -> dict[str, float]:
+        """Aura bills the characters of the text sent."""
+        text = "Your table is booked."
+        assert await drive_tts(obj, text) > 0
+        [speak] = server.requests_for("/v1/speak")
+        return {"characters": len(speak.json["text"])}
+
+    def fail_next(self, server: DeepgramServer, modality: str, status: int) -> None:
+        server.fault(PATHS[modality], status=status, times=1)
