@@ -15,7 +15,7 @@ from voicegateway_testkit.conformance import (
     speech,
 )
 from voicegateway_testkit.servers import OpenAIServer
-from voicegateway_testkit.servers.openai import _AUDIO_TOKENS_PER_SECOND
+from voicegateway_testkit.servers.openai import AUDIO_TOKENS_PER_SECOND
 
 PATHS = {
     "stt": "/v1/audio/transcriptions",
@@ -45,7 +45,7 @@ class TestConformance(ProviderConformance):
         assert await drive_stt(obj, frames) == "one two three four"
         seconds = round(sum(frame.duration for frame in frames), 6)  # the WAV the server read
         return {
-            "input_tokens": math.ceil(seconds * _AUDIO_TOKENS_PER_SECOND),
+            "input_tokens": math.ceil(seconds * AUDIO_TOKENS_PER_SECOND),
             "output_tokens": 4,
         }
 
@@ -64,7 +64,7 @@ class TestConformance(ProviderConformance):
         assert seconds == pytest.approx(len(text) * 0.1, abs=0.05)
         return {
             "input_tokens": len(text.split()),
-            "output_tokens": math.ceil(len(text) * 0.1 * _AUDIO_TOKENS_PER_SECOND),
+            "output_tokens": math.ceil(len(text) * 0.1 * AUDIO_TOKENS_PER_SECOND),
             "characters": len(text),
         }
 

@@ -46,7 +46,7 @@ SPEECH_SAMPLE_RATE = 24000
 
 _CHUNK_BYTES = SPEECH_SAMPLE_RATE // 10 * 2
 """Audio is streamed in 100 ms chunks."""
-_AUDIO_TOKENS_PER_SECOND = 20
+AUDIO_TOKENS_PER_SECOND = 20
 """About what OpenAI bills: gpt-4o-mini-tts output and gpt-4o-transcribe input run near 1,250
 audio tokens a minute."""
 
@@ -189,7 +189,7 @@ class OpenAIServer(FakeServer):
             await self._sse(request, resp, delta)
         seconds = pcm_duration(len(pcm), sample_rate=SPEECH_SAMPLE_RATE)
         input_tokens = len(text.split())
-        output_tokens = math.ceil(seconds * _AUDIO_TOKENS_PER_SECOND)
+        output_tokens = math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)
         usage = {
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
@@ -215,7 +215,7 @@ class OpenAIServer(FakeServer):
         if model == "whisper-1":
             usage: dict[str, Any] = {"type": "duration", "seconds": math.ceil(seconds)}
         else:
-            audio_tokens = math.ceil(seconds * _AUDIO_TOKENS_PER_SECOND)
+            audio_tokens = math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)
             output_tokens = len(text.split())
             usage = {
                 "type": "tokens",
