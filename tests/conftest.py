@@ -30,7 +30,9 @@ def use_config(tmp_path: Path) -> Iterator[Callable[[str], voicegateway.Gateway]
 
 @pytest.fixture
 def cloud(use_config, openai_server, deepgram_server, monkeypatch) -> voicegateway.Gateway:
-    """OpenAI and Deepgram, keys from the environment, both served by local fakes."""
+    """OpenAI and Deepgram, keys from the environment, both served by local fakes; the
+    anthropic plugin is disabled, as if not installed, so `brain` starts with a missing provider."""
+    monkeypatch.setenv("VOICEGW_DISABLE_PLUGINS", "anthropic")
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     monkeypatch.setenv("DEEPGRAM_API_KEY", DEEPGRAM_KEY)
     return use_config(f"""
@@ -44,6 +46,6 @@ def cloud(use_config, openai_server, deepgram_server, monkeypatch) -> voicegatew
             providers: {{openai: {{api_key: "${{OTHER_OPENAI_KEY:-sk-other-project}}"}}}}
         models:
           listener: deepgram/nova-3
-          brain: [nope/model-x, openai/gpt-4o-mini]
+          brain: [anthropic/claude-sonnet-4-6, openai/gpt-4o-mini]
           voice: deepgram/aura-2:andromeda-en
     """)

@@ -236,19 +236,40 @@ async def test_agent_session_turn_with_a_failing_primary(chain, openai_server):
 
 
 def test_check_warns_about_a_fallback_provider_that_is_not_installed(tmp_path):
+    """One of VoiceGateway's own providers that this machine lacks is a warning: a chain may name
+    a provider installed only where a profile uses it, and resolution skips it."""
     from .test_cli import voicegw
 
     (tmp_path / "voicegw.yaml").write_text(
-        "fallbacks: {llm: [fake/fake-llm, nosuch/model-x]}\n"
-        "projects:\n  default: {fallbacks: {tts: [nosuch2/voice]}}\n"
+        "fallbacks: {llm: [fake/fake-llm, anthropic/claude-sonnet-4-6]}\n"
+        "projects:\n  default: {fallbacks: {tts: [cartesia/sonic-3]}}\n"
     )
-    result = voicegw("check", cwd=tmp_path)
+    disabled = {"VOICEGW_DISABLE_PLUGINS": "anthropic,cartesia"}
+    result = voicegw("check", cwd=tmp_path, env=disabled)
     assert result.returncode == 0, result.stderr
-    assert "warning: fallbacks.llm: nosuch/model-x: provider 'nosuch' not installed" in (
+    assert "warning: fallbacks.llm: anthropic/claude-sonnet-4-6: provider 'anthropic'" in (
         result.stdout
     )
-    assert "warning: projects.default.fallbacks.tts: nosuch2/voice" in result.stdout
+    assert "warning: projects.default.fallbacks.tts: cartesia/sonic-3" in result.stdout
     assert "fake/fake-llm" not in result.stdout.split("effective config:")[0]
+
+
+def test_a_fallback_chain_naming_an_unknown_provider_is_an_error_at_load(tmp_path):
+    from .test_cli import voicegw
+
+    (tmp_path / "voicegw.yaml").write_text(
+        "fallbacks: {llm: [fake/fake-llm, opeanai/gpt-4o-mini]}\n"
+        "projects:\n  default: {fallbacks: {tts: [nosuch/voice]}}\n"
+    )
+    result = voicegw("check", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert any(
+        line.strip().startswith("voicegw.yaml:1:34: fallbacks.llm[1]: unknown provider 'opeanai'")
+        and "did you mean 'openai'?" in line
+        for line in lines
+    ), result.stderr
+    assert any("projects.default.fallbacks.tts[0]: unknown provider 'nosuch'" in ln for ln in lines)
 
 
 async def test_a_refusal_at_admission_moves_on_without_counting_a_failure(

@@ -58,10 +58,10 @@ async def test_alias_chain_skips_a_missing_provider_and_says_so(cloud, caplog):
     caplog.set_level(logging.WARNING, "voicegateway")
     model = inference.LLM("brain")
     assert model.provider == "openai"
-    assert "nope/model-x" in caplog.text and "no provider 'nope'" in caplog.text
+    assert "anthropic/claude-sonnet-4-6" in caplog.text and "disabled" in caplog.text
     await _turn(model)
     [record] = cloud.records()
-    assert record.fallback_from == "nope/model-x"
+    assert record.fallback_from == "anthropic/claude-sonnet-4-6"
 
 
 async def test_project_keys_override_provider_keys(cloud, openai_server):

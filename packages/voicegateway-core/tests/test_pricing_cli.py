@@ -20,7 +20,7 @@ CONFIG = """
       app: {}
       acme: {}
     models:
-      brain: [nope/model-x, openai/gpt-4o-mini]
+      brain: [anthropic/claude-sonnet-4-6, openai/gpt-4o-mini]
       ears: deepgram/nova-3:en
     pricing:
       deepgram/nova-3: {audio_minute: 0.0036}
@@ -35,7 +35,11 @@ def voicegw(*args: str, cwd: Path, config: str | None = CONFIG, **env: str):
         for k, v in os.environ.items()
         if not k.endswith("_API_KEY") and not k.startswith("VOICEGW_")
     }
-    base.update(HOME=str(cwd), XDG_CACHE_HOME=str(cwd / "cache"), **env)
+    # anthropic is disabled, as if not installed: `brain` starts with a missing provider
+    base.update(
+        HOME=str(cwd), XDG_CACHE_HOME=str(cwd / "cache"), VOICEGW_DISABLE_PLUGINS="anthropic"
+    )
+    base.update(env)
     return subprocess.run(
         [sys.executable, "-m", "voicegateway.cli", "prices", *args],
         cwd=cwd,
@@ -90,11 +94,12 @@ def test_an_alias_shows_each_model_of_its_chain_and_which_serves(tmp_path):
     assert out.returncode == 0, out.stderr
     missing, served = json.loads(out.stdout)
     assert (missing["model"], missing["source"], missing["serves"]) == (
-        "nope/model-x",
-        "unpriced",
+        "anthropic/claude-sonnet-4-6",
+        "catalog",
         False,
     )
-    assert missing["detail"] == f"voice-prices {VERSION} has no provider 'nope'"
+    # what it would cost were it installed: the catalog's rates for the provider id
+    assert missing["detail"] == f"voice-prices {VERSION} anthropic/claude-sonnet-4-6"
     assert "not installed" in missing["note"]
     assert (served["model"], served["source"], served["serves"]) == (
         "openai/gpt-4o-mini",

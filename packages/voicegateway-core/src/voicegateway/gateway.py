@@ -30,7 +30,7 @@ from voicegateway.plugins import PluginHost, loaded_modules
 from voicegateway.policies import circuit
 from voicegateway.policies.admission import Policies
 from voicegateway.pricing import rates_for
-from voicegateway.providers import BuildRequest, Modality
+from voicegateway.providers import FIRST_PARTY, BuildRequest, Modality
 from voicegateway.resolution import Resolution, candidates, resolve
 
 log = logging.getLogger("voicegateway.gateway")
@@ -98,7 +98,10 @@ class Gateway:
                     from voicegateway.config import load_config
 
                     self._config = load_config(
-                        self._config_path, profile=self._profile, settings_for=self._settings_model
+                        self._config_path,
+                        profile=self._profile,
+                        settings_for=self._settings_model,
+                        known_providers=self._known_providers,
                     )
         return self._config
 
@@ -162,6 +165,10 @@ class Gateway:
             return self.plugins.provider(provider_id).price_catalog
         except Exception:
             return None  # attach() of a provider VoiceGateway does not know: unpriced, with why
+
+    def _known_providers(self) -> set[str]:
+        """Installed plugins (whatever their state) and the providers this project ships."""
+        return {*self.plugins.plugins(), *self.plugins.provider_ids(), *FIRST_PARTY}
 
     def _settings_model(self, provider_id: str):
         if provider_id not in self.plugins.provider_ids():

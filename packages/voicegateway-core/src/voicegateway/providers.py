@@ -36,6 +36,23 @@ answered at http://localhost:11434``); the message is shown to the user, so it n
 
 _PROVIDER_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 
+FIRST_PARTY = (
+    "deepgram",
+    "openai",
+    "anthropic",
+    "groq",
+    "cartesia",
+    "elevenlabs",
+    "assemblyai",
+    "whisper",
+    "ollama",
+    "kokoro",
+    "piper",
+)
+"""The providers this project ships (``pip install 'voicegateway[<id>]'``). voicegw.yaml may name
+one that is not installed on this machine (resolution skips it, with the reason); a provider id
+that is neither one of these nor installed is a typo, reported when the file loads."""
+
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:

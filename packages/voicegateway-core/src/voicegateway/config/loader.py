@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from types import NoneType, UnionType
@@ -72,12 +72,15 @@ def load_config(
     profile: str | None = None,
     env: Mapping[str, str] | None = None,
     settings_for: SettingsFor | None = None,
+    known_providers: Callable[[], Collection[str]] | None = None,
 ) -> Config:
     """Load and validate voicegw.yaml (see :func:`find_config_path`); with no file, the defaults.
 
     ``profile`` (else ``$VOICEGW_PROFILE``) names the profile merged over the base. ``env``
     replaces os.environ for ``${VAR}`` references. ``settings_for(provider_id)`` may return the
-    plugin's ProviderSettings subclass for that provider's settings blocks.
+    plugin's ProviderSettings subclass for that provider's settings blocks. ``known_providers()``
+    returns the provider ids that exist (installed, or shipped by this project); with it, a model
+    chain naming any other provider is an error.
     Raises ConfigError listing every problem in the file.
     """
     env = os.environ if env is None else env
@@ -86,7 +89,7 @@ def load_config(
     chosen_by = ""
     if profile is None and env.get("VOICEGW_PROFILE"):
         profile, chosen_by = env["VOICEGW_PROFILE"], " (from VOICEGW_PROFILE)"
-    return _Loader(source, env, settings_for).load(text, profile, chosen_by)
+    return _Loader(source, env, settings_for, known_providers).load(text, profile, chosen_by)
 
 
 def starter_yaml() -> str:
@@ -149,10 +152,17 @@ class _SourceMap:
 class _Loader:
     """One load of one file; collects issues instead of stopping at the first."""
 
-    def __init__(self, file: Path | None, env: Mapping[str, str], settings_for: SettingsFor | None):
+    def __init__(
+        self,
+        file: Path | None,
+        env: Mapping[str, str],
+        settings_for: SettingsFor | None,
+        known_providers: Callable[[], Collection[str]] | None = None,
+    ):
         self.file = file
         self.env = env
         self.settings_for = settings_for
+        self.known_providers = known_providers
         self.sources = _SourceMap()
         self.issues: list[ConfigIssue] = []
         self.reported: set[KeyPath] = set()  # values already reported: skip follow-on errors
@@ -183,6 +193,8 @@ class _Loader:
             problem = unknown_default_project(default, data.get("projects"), explicit=explicit)
             if problem and not any(issue.path == "default_project" for issue in self.issues):
                 self._issue(("default_project",), *problem)
+        if config is not None and self.known_providers is not None:
+            self._check_providers(config)
         if self.issues or config is None:
             self.issues.sort(key=lambda issue: (issue.line or 0, issue.column or 0))
             raise ConfigError(self.issues, self.file)
@@ -360,6 +372,36 @@ class _Loader:
                 except ValidationError as error:
                     self._report(error, model, (*path, provider_id), data)
                     blocks[provider_id] = model.model_construct()
+
+    def _check_providers(self, config: Config) -> None:
+        """Every model chain names providers that exist: a typo in a fallback chain would
+        otherwise show only when the chain is needed, as a provider skipped at resolve time."""
+        known = self.known_providers()
+        chains: list[tuple[KeyPath, list[str], bool]] = [
+            (("models", alias), choice if isinstance(choice, list) else [choice], True)
+            for alias, choice in config.models.items()
+        ]
+        chains += [(("fallbacks", m), refs, False) for m, refs in config.fallbacks.items()]
+        for name, project in config.projects.items():
+            base = ("projects", name)
+            chains += [
+                ((*base, "fallbacks", m), refs, False) for m, refs in project.fallbacks.items()
+            ]
+            if project.budget is not None:
+                chains.append(((*base, "budget", "throttle_to"), project.budget.throttle_to, False))
+        for path, refs, in_models in chains:
+            single = in_models and not isinstance(config.models[path[1]], list)
+            for index, ref in enumerate(refs):
+                provider, _, model = ref.split(":", 1)[0].partition("/")
+                if provider in known or (not model and provider in config.models):
+                    continue  # a provider, or an alias
+                self._issue(
+                    path if single else (*path, index),
+                    f"unknown provider {provider!r} in {ref!r}: no installed plugin provides it "
+                    "and it is not one of VoiceGateway's providers",
+                    did_you_mean(provider, known)
+                    or "see `voicegw providers` for the installed ones, or install its plugin",
+                )
 
     def _report(self, error: ValidationError, model: type[BaseModel], root: KeyPath, data: Any):
         for detail in error.errors(include_url=False):
