@@ -23,9 +23,10 @@ from voicegateway_whisper.stt import SAMPLE_RATE, WhisperSTT, _mono_16k
 from .conftest import SPEECH_TEXT, with_ticker
 
 
-def words(text: str) -> list[str]:
-    """Case and punctuation aside: what was said."""
-    return re.findall(r"[a-z0-9']+", text.lower())
+def words(text: str) -> str:
+    """Case, punctuation and word breaks aside: what was said. Tiny Whisper writes "round trip"
+    as "roundtrip" in some runs (the CPU's threads change its arithmetic a little)."""
+    return "".join(re.findall(r"[a-z0-9']+", text.lower()))
 
 
 def seconds(frames) -> float:

@@ -18,7 +18,6 @@ import sys
 import tempfile
 import textwrap
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +39,8 @@ PROJECT = "demo"
 MIC_RATE = 16000
 """The microphone's sample rate; the caller's Piper audio (22.05 kHz) is resampled to it."""
 SCRIPTED_PROFILE = "scripted"
+SCRIPTED_MARK = " (scripted LLM)"
+"""Follows the scripted LLM's name wherever its words or its usage are shown."""
 
 
 def _config(storage: Path, ollama_model: str) -> str:
@@ -48,7 +49,6 @@ def _config(storage: Path, ollama_model: str) -> str:
         default_project: {PROJECT}
         providers:
           ollama: {{base_url: "${{OLLAMA_BASE_URL:-http://localhost:11434/v1}}"}}
-          whisper: {{beam_size: 1}}   # greedy decoding: fastest
         projects:
           {PROJECT}: {{}}
         models:
@@ -62,23 +62,18 @@ def _config(storage: Path, ollama_model: str) -> str:
     """)
 
 
-def ollama_problem(base_url: str | None, model: str) -> str | None:
-    """Why ``ollama/<model>`` cannot serve at ``base_url`` (None: it can), asking the server's
-    model list with a 1 s timeout."""
+def ollama_problem(settings, model: str) -> str | None:
+    """Why ``ollama/<model>`` cannot serve with these ``providers.ollama`` settings (None: it
+    can), from the server's model list, asked with a 1 s timeout."""
     from voicegateway_ollama.plugin import discover_models, server_root
 
-    @dataclass
-    class Settings:
-        base_url: str | None
-
     try:
-        pulled = [info.name for info in discover_models(Settings(base_url), timeout=1.0)]
+        pulled = [info.name for info in discover_models(settings, timeout=1.0)]
     except RuntimeError as exc:  # says "no Ollama server answered at <url> (<reason>)"
         return str(exc)
-    wanted = model if ":" in model else f"{model}:latest"  # Ollama's default tag
-    if wanted not in pulled:
+    if (model if ":" in model else f"{model}:latest") not in pulled:  # Ollama's default tag
         have = ", ".join(pulled) or "none"
-        root = server_root(base_url)
+        root = server_root(settings.base_url)
         return f"the Ollama server at {root} has not pulled {model} (it has: {have})"
     return None
 
@@ -88,8 +83,10 @@ def caller_voice(sentences: list[str]) -> list[bytes]:
 
     The caller stands in for a person on the phone, whose voice costs the agent nothing: it is
     made with the Piper engine directly (the voice the piper provider loads, loaded once), not
-    through ``voicegateway.inference``, so it is not metered as the agent's TTS spend."""
+    through ``voicegateway.inference``, so it is not metered as the agent's TTS spend. It runs
+    before the session starts: nothing else uses Piper's (process-global) phonemizer meanwhile."""
     from livekit import rtc
+
     from voicegateway_piper.plugin import BUNDLED_VOICE, PiperSettings, voice_files
     from voicegateway_piper.tts import VoiceOptions, load_voice
 
@@ -107,9 +104,9 @@ def caller_voice(sentences: list[str]) -> list[bytes]:
     return spoken
 
 
-async def converse(utterances: list[bytes], agent_label: str) -> list[str]:
+async def converse(utterances: list[bytes], *, scripted: bool) -> None:
     """Play each utterance, then silence, into the session and wait for the agent's spoken
-    reply; print and return the transcript as it happens."""
+    reply; print the transcript as it happens."""
     from livekit.agents import Agent, AgentSession
     from livekit.agents import inference as livekit_inference
     from livekit.agents.utils import http_context
@@ -117,8 +114,7 @@ async def converse(utterances: list[bytes], agent_label: str) -> list[str]:
     from voicegateway import inference
     from voicegateway_testkit.fakes import FakeAudioInput, FakeAudioOutput
 
-    scripted = agent_label != "agent"
-    lines: list[str] = []
+    agent = "agent" + SCRIPTED_MARK * scripted
     async with http_context.open():
         session = AgentSession(
             stt=inference.STT("ears"),
@@ -138,17 +134,19 @@ async def converse(utterances: list[bytes], agent_label: str) -> list[str]:
             },
         )
 
+        replies = 0
+
         @session.on("conversation_item_added")
         def _said(event) -> None:
+            nonlocal replies
             if event.item.type != "message":  # not agent handoffs or tool calls
                 return
-            who = "Whisper heard" if event.item.role == "user" else agent_label
-            line = f"  {who:>22}: {event.item.text_content}"
-            lines.append(line)
-            print(line, flush=True)
+            replies += event.item.role == "assistant"
+            who = "Whisper heard" if event.item.role == "user" else agent
+            print(f"  {who:>22}: {event.item.text_content}", flush=True)
 
-        mic, speaker = FakeAudioInput(sample_rate=MIC_RATE), FakeAudioOutput()
-        session.input.audio, session.output.audio = mic, speaker
+        mic = FakeAudioInput(sample_rate=MIC_RATE)
+        session.input.audio, session.output.audio = mic, FakeAudioOutput()
         await session.start(Agent(instructions=INSTRUCTIONS))
         try:
             for turn, (sentence, pcm) in enumerate(zip(CALLER, utterances, strict=True)):
@@ -156,44 +154,79 @@ async def converse(utterances: list[bytes], agent_label: str) -> list[str]:
                 mic.push_seconds(0.3)
                 mic.push_pcm(pcm)
                 mic.push_seconds(1.5)  # the pause that ends the caller's turn
-                async with asyncio.timeout(60):
-                    while len(speaker.segments) <= turn:  # until the reply has been played
+                # The caller waits for the whole reply: while the agent speaks (it cannot be
+                # interrupted here) the session hands its STT silence in place of the mic.
+                async with asyncio.timeout(120):  # a cold Ollama loads its model first
+                    while replies <= turn or session.agent_state != "listening":
                         await asyncio.sleep(0.02)
         finally:
             await session.aclose()
-    return lines
 
 
-def cost_report(storage, since: datetime, what_if: str, llm_note: str) -> int:
+UNIT_NAMES = {
+    "audio_seconds": "s of audio",
+    "input_tokens": "input tokens",
+    "cached_tokens": "cached",
+    "cache_creation_tokens": "cache writes",
+    "output_tokens": "output tokens",
+    "characters": "characters",
+}
+
+
+def _units(row: dict) -> str:
+    """The billable units of a ledger row, in words (STT audio is the provider's figure)."""
+    return ", ".join(
+        f"{row[name]:.1f} {label}" if isinstance(row[name], float) else f"{row[name]} {label}"
+        for name, label in UNIT_NAMES.items()
+        if row[name]
+    )
+
+
+def cost_report(storage, since: datetime, what_if: str) -> int:
     """The conversation as the ledger has it: units and cost per modality, provider and model,
-    then the same units priced on ``what_if`` (``voicegw costs --what-if``'s own code). Returns
-    how many usage records the ledger holds for the conversation."""
-    from voicegateway.cli.costs import emit, money, parse_what_if
+    and the same units priced on the ``what_if`` stack by ``voicegw costs --what-if``'s own
+    query. Returns how many usage records the ledger holds for the conversation."""
+    from voicegateway.cli.costs import money, parse_what_if
+    from voicegateway.cli.output import table
     from voicegateway.ledger import Ledger, queries
 
+    stack = parse_what_if(what_if)
     window = queries.Filters(since=since, project=PROJECT)
     by = ["modality", "provider", "model"]
     with Ledger.from_config(storage).open() as con:  # ingests the spooled records first
-        rows = queries.what_if(
-            con, parse_what_if(what_if), by, timezone=storage.timezone, filters=window
-        )
+        rows = queries.what_if(con, stack, by, timezone=storage.timezone, filters=window)
+
+    def usd(value) -> str:
+        return "unpriced" if value is None else f"${money(value)}"
+
     requests = sum(row["requests"] for row in rows)
-    print(f"\ncost report: {requests} usage records in the ledger {storage.path}{llm_note}")
-    emit(
-        [{k: v for k, v in row.items() if k not in ("what_if_usd", "what_if_detail")} for row in rows],
-        "table",
-        always=("requests", "cost_usd"),
-    )
-    recorded = sum((row["cost_usd"] or 0 for row in rows), start=0)
-    print(f"\nthe same conversation on a cloud stack ({what_if}):")
-    for row in rows:
-        print(f"  {row['modality']}: {row['what_if_detail']}: ${money(row['what_if_usd'] or 0)}")
-    unknown = any(row["what_if_usd"] is None for row in rows)
-    total = sum((row["what_if_usd"] or 0 for row in rows), start=0)
+    print(f"\ncost report: {requests} usage records in the ledger {storage.path}")
     print(
-        f"  total: ${money(total)}{' (some units unpriced)' if unknown else ''}, "
-        f"against ${money(recorded)} here"
+        table(
+            ["modality", "served by", "requests", "units", "cost", "on the cloud stack", "cost"],
+            [
+                [
+                    row["modality"],
+                    f"{row['provider']}/{row['model']}"
+                    + SCRIPTED_MARK * (row["provider"] == "fake"),
+                    row["requests"],
+                    _units(row),
+                    usd(row["cost_usd"]),
+                    "/".join(stack[row["modality"]]) if row["modality"] in stack else "(same)",
+                    usd(row["what_if_usd"]),
+                ]
+                for row in rows
+            ],
+        )
     )
+    here = [row["cost_usd"] for row in rows]
+    cloud = [row["what_if_usd"] for row in rows]
+    total_here = "unpriced" if None in here else usd(sum(here))
+    total_cloud = "unpriced" if None in cloud else usd(sum(cloud))
+    print(f"total: {total_here} here; {total_cloud} as the same conversation on {what_if}")
+    print("cloud prices from:")
+    for detail in dict.fromkeys(row["what_if_detail"] for row in rows if row["what_if_detail"]):
+        print(f"  {detail}")
     return requests
 
 
@@ -206,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         "--ollama-model", default="llama3.2", help="the Ollama model (default: llama3.2)"
     )
     parser.add_argument(
-        "--what-if", default=CLOUD_STACK, help=f"the cloud stack to compare (default: {CLOUD_STACK})"
+        "--what-if",
+        default=CLOUD_STACK,
+        help=f"the cloud stack to compare (default: {CLOUD_STACK})",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
@@ -223,26 +258,33 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(_config(directory / "usage.duckdb", args.ollama_model))
     print(f"VoiceGateway demo: config and ledger in {directory}")
 
-    # the configured URL, ${OLLAMA_BASE_URL} resolved
-    ollama_url = voicegateway.configure(path).config.provider_settings("ollama").resolve().base_url
-    problem = ollama_problem(ollama_url, args.ollama_model)
-    if problem is None:
-        profile, agent_label, llm_note = None, "agent", ""
-        print(f"LLM: ollama/{args.ollama_model} at {ollama_url}")
-    else:
-        profile, agent_label = SCRIPTED_PROFILE, "agent (scripted LLM)"
-        llm_note = "\n(the LLM was the testkit's scripted LLM, fake/scripted: no Ollama was used)"
+    # providers.ollama as configured, ${OLLAMA_BASE_URL} resolved
+    ollama = voicegateway.configure(path).config.provider_settings("ollama").resolve()
+    problem = ollama_problem(ollama, args.ollama_model)
+    scripted = problem is not None
+    if scripted:
         print(f"{problem}; using the testkit's scripted LLM (fake/scripted)")
-    gateway = voicegateway.configure(path, profile=profile)
+    else:
+        print(f"LLM: ollama/{args.ollama_model} at {ollama.base_url}")
+    gateway = voicegateway.configure(path, profile=SCRIPTED_PROFILE if scripted else None)
 
     print("speaking the caller's lines with Piper...", flush=True)
     utterances = caller_voice(CALLER)
     print("\nconversation (Whisper hears, the LLM answers, Piper speaks):")
-    asyncio.run(converse(utterances, agent_label))
+    try:
+        asyncio.run(converse(utterances, scripted=scripted))
+    except TimeoutError:
+        print("the agent did not answer the caller within 120 s", file=sys.stderr)
+        return 1
     gateway.spooler.flush()  # on disk now, not in 0.25 s
 
-    records = cost_report(gateway.config.storage, started, args.what_if, llm_note)
-    print(f"\ntook {time.perf_counter() - clock:.1f} s. Again, from the ledger:")
+    records = cost_report(gateway.config.storage, started, args.what_if)
+    if scripted:
+        print(
+            "\nthe agent's words came from the testkit's scripted LLM (fake/scripted), not a "
+            f"model: run Ollama (`ollama pull {args.ollama_model}`) or set OLLAMA_BASE_URL"
+        )
+    print(f"\ntook {time.perf_counter() - clock:.1f} s. The same report from the ledger, later:")
     print(f"  voicegw costs --config {path} --by modality,provider,model --what-if {args.what_if}")
     return 0 if records else 1
 

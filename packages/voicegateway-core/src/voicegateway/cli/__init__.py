@@ -1,4 +1,4 @@
-"""The ``voicegw`` command line: ``init``, ``check``, ``providers``.
+"""The ``voicegw`` command line: one module per command.
 
 Plain argparse: the CLI starts in tens of milliseconds and imports neither LiveKit nor any provider
 SDK (plugin hook modules only).
@@ -11,6 +11,15 @@ import sys
 from collections.abc import Sequence
 
 from voicegateway._version import __version__
+
+
+def load_config(args: argparse.Namespace):
+    """voicegw.yaml as the agents see it: validated with each installed provider's settings (a
+    provider-specific key such as ``whisper: {beam_size: 1}`` is known) and its model chains
+    checked against the installed providers."""
+    from voicegateway.gateway import Gateway
+
+    return Gateway(config_path=args.config, profile=args.profile).config
 
 
 def build_parser() -> argparse.ArgumentParser:

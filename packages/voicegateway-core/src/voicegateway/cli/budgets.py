@@ -107,9 +107,9 @@ def rows(config, now: datetime | None = None) -> list[dict[str, object]]:
 
 
 def run(args) -> int:
-    from voicegateway.config import load_config
+    from voicegateway.cli import load_config
 
-    config = load_config(args.config, profile=args.profile)
+    config = load_config(args)
     found = [row for row in rows(config) if args.project in (None, row["project"])]
     if args.format == "json":
         print(json.dumps(found, default=str, indent=2))

@@ -60,10 +60,10 @@ def add_report_options(p, *, fmt: bool = True) -> None:
 
 def open_ledger(args):
     """The ``Ledger`` voicegw.yaml's ``storage:`` describes."""
-    from voicegateway.config import load_config
+    from voicegateway.cli import load_config
     from voicegateway.ledger import Ledger
 
-    return Ledger.from_config(load_config(args.config, profile=args.profile).storage)
+    return Ledger.from_config(load_config(args).storage)
 
 
 def filters(args, timezone: str, **extra):

@@ -23,12 +23,13 @@ def add_parser(sub, common) -> None:
 
 
 def run(args) -> int:
-    from voicegateway.config import ConfigError, load_config
+    from voicegateway.cli import load_config
+    from voicegateway.config import ConfigError
     from voicegateway.ledger import Ledger
     from voicegateway.ledger.migrations import SchemaError
 
     try:
-        storage = load_config(args.config, profile=args.profile).storage
+        storage = load_config(args).storage
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
