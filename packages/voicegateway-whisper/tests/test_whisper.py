@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import re
 import sys
@@ -24,9 +25,15 @@ from .conftest import SPEECH_TEXT, with_ticker
 
 
 def words(text: str) -> str:
-    """Case, punctuation and word breaks aside: what was said. Tiny Whisper writes "round trip"
-    as "roundtrip" in some runs (the CPU's threads change its arithmetic a little)."""
+    """Case, punctuation and word breaks aside: what was said."""
     return "".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def heard(text: str, said: str) -> bool:
+    """Whisper heard what was said, give or take a word: tiny.en varies a little between runs
+    (the CPU's threads change its arithmetic: "round trip" or "roundtrip", now and then "voice
+    gateway" as "boys gateway"), so an exact comparison would be a coin toss."""
+    return difflib.SequenceMatcher(None, words(text), words(said)).ratio() >= 0.85
 
 
 def seconds(frames) -> float:
@@ -47,9 +54,9 @@ async def test_piper_to_whisper_round_trip_gives_the_text_back(use_config):
     event = await listener.recognize(frames)
 
     assert event.type == stt.SpeechEventType.FINAL_TRANSCRIPT
-    [heard] = event.alternatives
-    assert words(heard.text) == words(text)
-    assert heard.language == "en" and heard.end_time > heard.start_time
+    [alternative] = event.alternatives
+    assert heard(alternative.text, text), alternative.text
+    assert alternative.language == "en" and alternative.end_time > alternative.start_time
     records = gateway.records()
     [said] = [r for r in records if r.modality == "tts"]
     assert (said.provider, said.model, said.characters) == ("piper", "en_US-joe-medium", len(text))
@@ -68,7 +75,7 @@ async def test_recognition_does_not_block_the_event_loop(use_config, tiny_en, sp
 
     event, longest_gap, took = await with_ticker(listener.recognize(speech_frames))
 
-    assert words(event.alternatives[0].text) == words(SPEECH_TEXT)
+    assert heard(event.alternatives[0].text, SPEECH_TEXT), event.alternatives[0].text
     # an engine on the loop would hold it for the whole transcription
     assert took > 0.3, "the engine did real work meanwhile"
     assert longest_gap < 0.25, f"the event loop was held for {longest_gap:.3f} s of {took:.3f} s"
@@ -90,7 +97,7 @@ async def test_a_model_loads_once_for_every_stt_of_the_process(
 
     loads = [r for r in caplog.records if r.getMessage().startswith("loaded Whisper model")]
     assert len(loads) == 1
-    assert [words(r.alternatives[0].text) for r in results] == [words(SPEECH_TEXT)] * 2
+    assert all(heard(r.alternatives[0].text, SPEECH_TEXT) for r in results), results
 
 
 async def test_a_compute_rate_prices_the_audio_heard(use_config, tiny_en, speech_frames):
