@@ -14,7 +14,11 @@ def _hooks():
 
 
 def test_there_are_hooks():
-    assert sorted(name for name, _ in _hooks()) == ["register_middlewares", "register_providers"]
+    assert sorted(name for name, _ in _hooks()) == [
+        "register_middlewares",
+        "register_providers",
+        "register_usage_readers",
+    ]
 
 
 def test_every_hook_is_documented_with_when_it_runs_and_an_example():

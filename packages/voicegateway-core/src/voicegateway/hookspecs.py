@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from voicegateway.config import Config
     from voicegateway.metering.middleware import Middleware
     from voicegateway.providers import ProviderSpec
+    from voicegateway.reconcile.billed import UsageReader
 
 PROJECT_NAME = "voicegateway"
 """pluggy project name, and the entry-point group plugins are discovered under."""
@@ -99,4 +100,32 @@ def register_middlewares(register: Callable[[Middleware], None], config: Config)
         @hookimpl
         def register_middlewares(register, config):
             register(SlowCallAlert())
+    """
+
+
+@hookspec
+def register_usage_readers(register: Callable[[UsageReader], None]) -> None:
+    """Register readers for the usage exports and invoices of this plugin's providers.
+
+    Receives ``register``, a callable taking one
+    :class:`voicegateway.reconcile.billed.UsageReader`. Call it once per format the provider's
+    dashboard or usage API produces (OpenAI's usage API results, Anthropic's cost report, ...).
+    ``voicegw reconcile`` asks every reader's ``sniff`` which one a file is, then ``read`` turns
+    it into :class:`~voicegateway.reconcile.billed.BilledUsage` lines.
+
+    Runs when ``voicegw reconcile`` loads plugins, never in an agent. Keep the readers' parsing
+    in a module of its own, imported by ``read`` when it is called.
+
+    Example::
+
+        @hookimpl
+        def register_usage_readers(register):
+            register(UsageReader(
+                provider="acme",
+                name="acme-usage-csv",
+                description="Usage > Export CSV in the Acme dashboard",
+                timezone="UTC",
+                sniff=lambda name, head: head.startswith(b"date,model,characters"),
+                read=read_usage_csv,                # imports its parser when called
+            ))
     """

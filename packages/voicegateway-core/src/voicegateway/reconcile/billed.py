@@ -1,0 +1,88 @@
+"""What a provider says it billed, read from its usage export or invoice: :class:`BilledUsage`.
+
+Readers (:class:`UsageReader`) turn one provider's real export format into these lines; the
+reconciler compares them with the ledger. Standard library only: ``voicegw reconcile`` loads
+readers without LiveKit, an SDK or DuckDB.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+LEGS = ("stt", "llm", "tts")
+"""Billing legs: the modality a line bills."""
+
+UNITS = (
+    "audio_seconds",
+    "input_tokens",
+    "cached_tokens",
+    "cache_creation_tokens",
+    "output_tokens",
+    "characters",
+)
+"""Units a line may carry, named as on a usage record. ``input_tokens`` is the whole prompt
+(uncached, cache reads and cache writes), as records count it; ``cached_tokens`` and
+``cache_creation_tokens`` are the parts of it read from and written to the cache."""
+
+
+@dataclass(frozen=True, slots=True)
+class BilledUsage:
+    """One line of what a provider billed: a provider, model, day and leg, its units and cost.
+
+    ``day`` is the billing day in the export's time zone (:attr:`UsageReader.timezone`).
+    ``cost_usd`` is None for a usage-only line; a cost-only line has no ``units``. ``account``
+    is the provider-side project, workspace or API key id when the export names one. ``source``
+    says where in the file the line came from (``usage.json:data[2].results[0]``,
+    ``export.csv:row 14``), for messages.
+    """
+
+    provider: str
+    model: str
+    day: datetime.date
+    leg: str
+    units: Mapping[str, Decimal] = field(default_factory=dict)
+    cost_usd: Decimal | None = None
+    account: str | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.leg not in LEGS:
+            raise ValueError(f"leg must be one of {LEGS}, not {self.leg!r}")
+        unknown = set(self.units) - set(UNITS)
+        if unknown:
+            raise ValueError(f"unknown units {sorted(unknown)}; use {UNITS}")
+
+
+class ExportError(ValueError):
+    """A file that cannot be read as the format it was taken for. Names the file, the row (or
+    JSON path) and the column (or field), and what is wrong there; ``voicegw reconcile`` exits 2
+    and reports nothing else."""
+
+    def __init__(self, file: str, where: str, column: str | None, problem: str) -> None:
+        self.file, self.where, self.column, self.problem = file, where, column, problem
+        place = f"{file}: {where}" + (f", column {column!r}" if column else "")
+        super().__init__(f"{place}: {problem}")
+
+
+@dataclass(frozen=True)
+class UsageReader:
+    """One export or invoice format a provider's dashboard or API produces.
+
+    - ``provider``: our provider id; ``name``: the format (``openai-usage-api``);
+      ``description``: what it accepts, with a link to the provider's documentation.
+    - ``timezone``: the time zone the export's days are in (``UTC`` for most).
+    - ``sniff(file_name, head)``: True when ``head`` (the first 64 KiB) looks like this format;
+      cheap, no full parse.
+    - ``read(path)``: the lines, raising :class:`ExportError` for anything malformed.
+    """
+
+    provider: str
+    name: str
+    description: str
+    timezone: str
+    sniff: Callable[[str, bytes], bool]
+    read: Callable[[Path], Iterator[BilledUsage]]
