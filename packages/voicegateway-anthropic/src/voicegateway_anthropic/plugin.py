@@ -140,3 +140,43 @@ def register_providers(register):
             livekit_plugins=("livekit.plugins.anthropic",),
         )
     )
+
+
+@hookimpl
+def register_usage_readers(register):
+    from voicegateway.reconcile.billed import UsageReader
+    from voicegateway.reconcile.exports import lazy
+
+    module = "voicegateway_anthropic.usage_export"
+
+    register(
+        UsageReader(
+            provider="anthropic",
+            name="anthropic-usage-report",
+            description=(
+                "Anthropic Admin API messages usage report saved as JSON"
+                " (GET /v1/organizations/usage_report/messages with group_by[]=model,"
+                " optionally workspace_id):"
+                " https://platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages"
+            ),
+            timezone="UTC",
+            sniff=lazy(module, "sniff_usage"),
+            read=lazy(module, "read_usage"),
+            legs=("llm",),
+        )
+    )
+    register(
+        UsageReader(
+            provider="anthropic",
+            name="anthropic-cost-report",
+            description=(
+                "Anthropic Admin API cost report saved as JSON"
+                " (GET /v1/organizations/cost_report with group_by[]=description, optionally"
+                " workspace_id): https://platform.claude.com/docs/en/api/admin/cost_report/retrieve"
+            ),
+            timezone="UTC",
+            sniff=lazy(module, "sniff_costs"),
+            read=lazy(module, "read_costs"),
+            legs=("llm",),
+        )
+    )

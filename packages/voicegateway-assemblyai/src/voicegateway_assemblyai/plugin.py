@@ -84,3 +84,26 @@ def register_providers(register):
             livekit_plugins=("livekit.plugins.assemblyai",),
         )
     )
+
+
+@hookimpl
+def register_usage_readers(register):
+    from voicegateway.reconcile.billed import UsageReader
+    from voicegateway.reconcile.exports import lazy
+
+    module = "voicegateway_assemblyai.usage_export"
+
+    register(
+        UsageReader(
+            provider="assemblyai",
+            name="assemblyai-dashboard-usage-chart",
+            description=(
+                "AssemblyAI dashboard Usage page, daily chart data ({data, names}, hours per "
+                "model label) saved as JSON (AssemblyAI documents no export)"
+            ),
+            timezone="UTC",
+            sniff=lazy(module, "sniff"),
+            read=lazy(module, "read"),
+            legs=("stt",),
+        )
+    )

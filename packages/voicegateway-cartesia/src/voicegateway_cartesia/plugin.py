@@ -59,3 +59,27 @@ def register_providers(register):
             livekit_plugins=("livekit.plugins.cartesia",),
         )
     )
+
+
+@hookimpl
+def register_usage_readers(register):
+    """The cartesia usage exports ``voicegw reconcile`` reads (see :mod:`.usage_export`)."""
+    from voicegateway.reconcile.billed import UsageReader
+    from voicegateway.reconcile.exports import lazy
+
+    module = "voicegateway_cartesia.usage_export"
+
+    register(
+        UsageReader(
+            provider="cartesia",
+            name="cartesia-credit-usage",
+            description=(
+                "Credit usage, GET /usage/credits?interval=day (optionally api_key_id=): credits "
+                "per day for every model together, read as TTS characters (about 1 credit a "
+                "character). https://docs.cartesia.ai/api-reference/usage/credits"
+            ),
+            timezone="UTC",
+            sniff=lazy(module, "sniff_credit_usage"),
+            read=lazy(module, "read_credit_usage"),
+        )
+    )

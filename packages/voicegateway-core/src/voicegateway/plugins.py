@@ -39,6 +39,11 @@ class PluginInfo:
     status: Status = "available"
     error: str | None = None
     providers: list[ProviderSpec] = field(default_factory=list)
+    readers: list[Any] = field(default_factory=list)
+    """The usage readers (``UsageReader``) it registered, once :meth:`PluginHost.usage_readers`
+    asked."""
+    readers_error: str | None = None
+    """Why its ``register_usage_readers`` failed; its providers still work."""
 
 
 class PluginHost:
@@ -113,6 +118,43 @@ class PluginHost:
 
         self._manager().hook.register_middlewares(register=register, config=config)
         return steps
+
+    def usage_readers(self) -> list[Any]:
+        """Every loaded plugin's usage-export readers (``register_usage_readers``), for
+        ``voicegw reconcile``. A plugin whose hook raises, registers something other than a
+        ``UsageReader`` or reuses another plugin's reader name contributes none; the error is
+        kept in its ``readers_error`` and the others are unaffected."""
+        from voicegateway.reconcile.billed import UsageReader
+
+        self.load_all()
+        pm = self._manager()
+        readers: dict[str, Any] = {}
+        for info in self.plugins().values():
+            plugin = pm.get_plugin(info.name) if info.status == "loaded" else None
+            if plugin is None:
+                continue
+            found: list[UsageReader] = []
+
+            def register(reader: UsageReader, found: list[UsageReader] = found) -> None:
+                if not isinstance(reader, UsageReader):
+                    raise PluginError(
+                        f"register() takes a UsageReader, got {type(reader).__name__}"
+                    )
+                if reader.name in readers or any(r.name == reader.name for r in found):
+                    raise PluginError(f"usage reader {reader.name!r} is already registered")
+                found.append(reader)
+
+            others = [p for p in pm.get_plugins() if p is not plugin]
+            try:
+                pm.subset_hook_caller("register_usage_readers", remove_plugins=others)(
+                    register=register
+                )
+            except Exception as exc:  # a broken reader must not hide the others
+                info.readers, info.readers_error = [], f"{type(exc).__name__}: {exc}"
+                continue
+            info.readers, info.readers_error = found, None
+            readers.update((reader.name, reader) for reader in found)
+        return list(readers.values())
 
     def provider_for_module(self, module: str) -> ProviderSpec | None:
         """The provider whose factories build objects from the LiveKit plugin ``module``."""

@@ -52,9 +52,15 @@ def make_stt(request: BuildRequest) -> Any:
     return deepgram.STT(**kwargs, **request.extra)
 
 
+DEFAULT_VOICES = {"aura-2": "andromeda-en", "aura": "asteria-en"}
+"""The voice of a model family named without one (``deepgram/aura-2``), so records name the
+family, as Deepgram's prices and usage exports do, whatever the voice."""
+
+
 def tts_model_name(model: str, voice: str | None) -> str:
     """Deepgram names a TTS model with its voice: ``aura-2`` + ``andromeda-en`` is
     ``aura-2-andromeda-en``. A full name passes through unchanged."""
+    voice = voice or DEFAULT_VOICES.get(model)
     return f"{model}-{voice}" if voice else model
 
 
@@ -82,7 +88,47 @@ def register_providers(register):
             key_env=("DEEPGRAM_API_KEY",),
             price_catalog="deepgram",
             models=MODELS,
-            default_models={"stt": "nova-3", "tts": "aura-2-andromeda-en"},
+            default_models={"stt": "nova-3", "tts": "aura-2"},
             livekit_plugins=("livekit.plugins.deepgram",),
+        )
+    )
+
+
+@hookimpl
+def register_usage_readers(register):
+    """The deepgram usage exports ``voicegw reconcile`` reads (see :mod:`.usage_export`)."""
+    from voicegateway.reconcile.billed import UsageReader
+    from voicegateway.reconcile.exports import lazy
+
+    module = "voicegateway_deepgram.usage_export"
+
+    register(
+        UsageReader(
+            provider="deepgram",
+            name="deepgram-usage-breakdown",
+            description=(
+                "Usage breakdown, GET /v1/projects/{project_id}/usage/breakdown?grouping=models "
+                "(daily; add endpoint and accessor to the grouping): audio hours and TTS "
+                "characters per model and day, no cost. "
+                "https://developers.deepgram.com/reference/manage/usage/breakdown/get"
+            ),
+            timezone="UTC",
+            sniff=lazy(module, "sniff_usage_breakdown"),
+            read=lazy(module, "read_usage_breakdown"),
+        )
+    )
+    register(
+        UsageReader(
+            provider="deepgram",
+            name="deepgram-billing-breakdown",
+            description=(
+                "Billing breakdown, GET "
+                "/v1/projects/{project_id}/billing/breakdown?grouping=line_item (daily): dollars "
+                "per line item (streaming::nova-3) and day. "
+                "https://developers.deepgram.com/reference/manage/billing/breakdown/get"
+            ),
+            timezone="UTC",
+            sniff=lazy(module, "sniff_billing_breakdown"),
+            read=lazy(module, "read_billing_breakdown"),
         )
     )

@@ -68,3 +68,28 @@ def register_providers(register):
             livekit_plugins=("livekit.plugins.elevenlabs",),
         )
     )
+
+
+@hookimpl
+def register_usage_readers(register):
+    """The elevenlabs usage exports ``voicegw reconcile`` reads (see :mod:`.usage_export`)."""
+    from voicegateway.reconcile.billed import UsageReader
+    from voicegateway.reconcile.exports import lazy
+
+    module = "voicegateway_elevenlabs.usage_export"
+
+    register(
+        UsageReader(
+            provider="elevenlabs",
+            name="elevenlabs-character-stats",
+            description=(
+                "Character usage, GET "
+                "/v1/usage/character-stats?aggregation_interval=day&breakdown_type=model&metric=tts_characters"
+                " from a UTC midnight: TTS characters per model and day, no cost. "
+                "https://elevenlabs.io/docs/api-reference/usage/get"
+            ),
+            timezone="UTC",
+            sniff=lazy(module, "sniff_character_stats"),
+            read=lazy(module, "read_character_stats"),
+        )
+    )

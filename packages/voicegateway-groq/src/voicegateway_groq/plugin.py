@@ -77,3 +77,25 @@ def register_providers(register):
             livekit_plugins=("livekit.plugins.groq",),
         )
     )
+
+
+@hookimpl
+def register_usage_readers(register):
+    from voicegateway.reconcile.billed import UsageReader
+    from voicegateway.reconcile.exports import lazy
+
+    module = "voicegateway_groq.usage_export"
+
+    register(
+        UsageReader(
+            provider="groq",
+            name="groq-console-activity",
+            description=(
+                "Groq console Usage page data: the JSON body of GET api.groq.com/platform/v1/"
+                "organizations/{org}/activity, saved from the browser (Groq documents no export)"
+            ),
+            timezone="UTC",
+            sniff=lazy(module, "sniff"),
+            read=lazy(module, "read"),
+        )
+    )

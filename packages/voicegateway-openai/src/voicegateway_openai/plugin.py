@@ -118,3 +118,41 @@ def register_providers(register):
             livekit_plugins=("livekit.plugins.openai",),
         )
     )
+
+
+@hookimpl
+def register_usage_readers(register):
+    from voicegateway.reconcile.billed import UsageReader
+    from voicegateway.reconcile.exports import lazy
+
+    module = "voicegateway_openai.usage_export"
+
+    register(
+        UsageReader(
+            provider="openai",
+            name="openai-usage-api",
+            description=(
+                "OpenAI Usage API results saved as JSON (GET /v1/organization/usage/completions,"
+                " audio_speeches or audio_transcriptions with group_by=model, optionally"
+                " project_id): https://platform.openai.com/docs/api-reference/usage"
+            ),
+            timezone="UTC",
+            sniff=lazy(module, "sniff_usage"),
+            read=lazy(module, "read_usage"),
+        )
+    )
+    register(
+        UsageReader(
+            provider="openai",
+            name="openai-costs-api",
+            description=(
+                "OpenAI Costs API results saved as JSON (GET /v1/organization/costs with"
+                " group_by=line_item, optionally project_id):"
+                " https://platform.openai.com/docs/api-reference/usage/costs"
+            ),
+            timezone="UTC",
+            sniff=lazy(module, "sniff_costs"),
+            read=lazy(module, "read_costs"),
+            legs=("stt", "llm", "tts"),  # one costs export bills every product
+        )
+    )

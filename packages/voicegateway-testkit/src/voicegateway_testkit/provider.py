@@ -11,16 +11,27 @@ The model name after ``fake/`` is reported as the fake's model. Options by modal
 ``cached_tokens``, ``completion_tokens``; TTS ``streaming``, ``seconds_per_char``; all
 ``fail_with``. See :mod:`voicegateway_testkit.fakes`.
 
+It also registers a usage reader, ``fake-usage-csv``, so ``voicegw reconcile`` tests exercise
+the ``register_usage_readers`` hook through real discovery: a CSV headed
+``date,fake_model,modality,quantity,usd`` whose days are in America/Los_Angeles (as a dashboard
+in the account's local time would be) and whose ``quantity`` is audio seconds (STT), input
+tokens (LLM) or characters (TTS). It covers every leg in full.
+
 Light on purpose: the fakes (and LiveKit) load when a factory is called.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import datetime
+from collections.abc import Callable, Iterator
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voicegateway.hookspecs import hookimpl
 from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.reconcile.billed import BilledUsage, ExportError, UsageReader
 
 if TYPE_CHECKING:
     from voicegateway_testkit.fakes import FakeLLM, FakeSTT, FakeTTS
@@ -70,5 +81,45 @@ def register_providers(register: Callable[[ProviderSpec], None]) -> None:
                 ModelInfo("fake-tts", "tts", "A tone per character, metered per character"),
             ),
             default_models={"stt": "fake-stt", "llm": "fake-llm", "tts": "fake-tts"},
+        )
+    )
+
+
+USAGE_HEADER = ("date", "fake_model", "modality", "quantity", "usd")
+_QUANTITY = {"stt": "audio_seconds", "llm": "input_tokens", "tts": "characters"}
+
+
+def read_usage_csv(path: Path) -> Iterator[BilledUsage]:
+    """The ``fake-usage-csv`` lines; ``usd`` may be empty (a usage-only line)."""
+    with path.open(newline="") as f:
+        rows = csv.reader(f)
+        next(rows, None)
+        for cells in rows:
+            where = f"row {rows.line_num}"
+            if len(cells) != len(USAGE_HEADER):
+                raise ExportError(path.name, where, None, f"expected {len(USAGE_HEADER)} cells")
+            day, model, leg, quantity, usd = cells
+            if leg not in _QUANTITY:
+                raise ExportError(path.name, where, "modality", f"unknown modality {leg!r}")
+            try:
+                units = {_QUANTITY[leg]: Decimal(quantity)}
+                cost = Decimal(usd) if usd else None
+                when = datetime.date.fromisoformat(day)
+            except (InvalidOperation, ValueError) as exc:
+                raise ExportError(path.name, where, None, f"unreadable: {exc}") from None
+            yield BilledUsage("fake", model, when, leg, units, cost, source=f"{path.name}:{where}")
+
+
+@hookimpl
+def register_usage_readers(register: Callable[[UsageReader], None]) -> None:
+    register(
+        UsageReader(
+            provider="fake",
+            name="fake-usage-csv",
+            description="the fake provider's usage CSV (date,fake_model,modality,quantity,usd)",
+            timezone="America/Los_Angeles",
+            sniff=lambda name, head: head.startswith(",".join(USAGE_HEADER).encode()),
+            read=read_usage_csv,
+            legs=("stt", "llm", "tts"),
         )
     )

@@ -48,10 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         logs,
         prices,
         providers,
+        reconcile,
         sessions,
     )
 
     commands = (init, check, providers, prices, ingest, costs, latency, logs, sessions, export)
+    commands += (reconcile,)
     for module in (*commands, budgets):
         module.add_parser(sub, common)
     return parser

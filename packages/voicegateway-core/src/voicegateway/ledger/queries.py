@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -263,6 +263,69 @@ def month_to_date(
         "SELECT project, sum(cost_usd) FROM usage WHERE ts >= ? GROUP BY project", [start]
     ).fetchall()
     return {project: cost or Decimal(0) for project, cost in rows}
+
+
+# -- reconcile -----------------------------------------------------------------------------------
+
+BILLED_UNITS = (
+    "audio_seconds",
+    "input_tokens",
+    "cached_tokens",
+    "cache_creation_tokens",
+    "output_tokens",
+    "characters",
+)
+"""The units ``billed_by_day`` sums: those a provider bills (``voicegateway.reconcile``)."""
+
+
+def billed_by_day(
+    con: duckdb.DuckDBPyConnection,
+    providers: Sequence[str],
+    first: date,
+    last: date,
+    *,
+    timezone: str = "UTC",
+) -> list[dict[str, object]]:
+    """What we recorded for ``providers`` from day ``first`` to ``last`` (inclusive) in
+    ``timezone``, per provider, model, modality, project and day (a ``date``), for
+    ``voicegw reconcile``.
+
+    Units are summed as pricing bills them: an STT record's ``audio_seconds``, or its
+    ``audio_seconds_measured`` when the provider reported none, rounded to the microsecond as
+    pricing rounds them, so the sums are exact ``Decimal`` seconds. ``cost_usd`` sums the
+    priced records; ``unpriced`` counts the others. ``price_sources``, ``price_details`` and
+    ``price_rates`` list the distinct values the records were priced with."""
+    if not providers:
+        return []
+    zone = ZoneInfo(timezone)
+    since = datetime.combine(first, time(), zone)
+    until = datetime.combine(last + timedelta(days=1), time(), zone)
+    marks = ", ".join("?" for _ in providers)
+    where = f" WHERE ts >= ? AND ts < ? AND provider IN ({marks})"
+    params: list[object] = [since, until, *providers]
+    day = _local_day_sql(con, timezone, where, params)
+    seconds = (
+        "CASE WHEN modality = 'stt' AND audio_seconds = 0 THEN audio_seconds_measured "
+        "ELSE audio_seconds END"
+    )
+    sums = ", ".join(
+        f"sum(round({seconds}, 6)::DECIMAL(18, 6)) AS {u}"
+        if u == "audio_seconds"
+        else f"sum({u}) AS {u}"
+        for u in BILLED_UNITS
+    )
+    sql = (
+        f"SELECT provider, model, modality, project, DATE '1970-01-01' + day_n::INTEGER AS day, "
+        f"count(*) AS requests, {sums}, sum(cost_usd) AS cost_usd, "
+        "count(*) - count(cost_usd) AS unpriced, "
+        "list(DISTINCT price_source ORDER BY price_source) AS price_sources, "
+        "list(DISTINCT price_detail ORDER BY price_detail) AS price_details, "
+        "list(DISTINCT price_rates ORDER BY price_rates) AS price_rates "
+        f"FROM (SELECT *, {day} AS day_n FROM (SELECT *, epoch_us(ts) AS us FROM usage{where})) "
+        "GROUP BY provider, model, modality, project, day_n "
+        "ORDER BY provider, model, modality, project, day_n"
+    )
+    return _dicts(con.execute(sql, params))
 
 
 # -- latency, logs, sessions, export -------------------------------------------------------------

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+ALL_MODELS = "*"
+"""The model of a line that bills every model of its provider and leg together (an export with
+no model breakdown, such as Cartesia's credits): compared with the sum of our records of all
+models for that provider, day and leg."""
+
 LEGS = ("stt", "llm", "tts")
 """Billing legs: the modality a line bills."""
 
@@ -34,6 +39,9 @@ class BilledUsage:
     """One line of what a provider billed: a provider, model, day and leg, its units and cost.
 
     ``day`` is the billing day in the export's time zone (:attr:`UsageReader.timezone`).
+    A reader yields a line for every day (and model) its file covers, zeros included: the days
+    of the lines are the period compared, so a day the provider billed nothing at the edge of
+    the file must still be there for our calls that day to be flagged.
     ``cost_usd`` is None for a usage-only line; a cost-only line has no ``units``. ``account``
     is the provider-side project, workspace or API key id when the export names one. ``source``
     says where in the file the line came from (``usage.json:data[2].results[0]``,
@@ -78,6 +86,10 @@ class UsageReader:
     - ``sniff(file_name, head)``: True when ``head`` (the first 64 KiB) looks like this format;
       cheap, no full parse.
     - ``read(path)``: the lines, raising :class:`ExportError` for anything malformed.
+    - ``legs``: the legs one file of this format covers in full, even where it has no line
+      (Deepgram's usage breakdown covers STT and TTS). Default None: the legs its lines bill,
+      so an export of one endpoint (OpenAI's transcription usage) does not flag our LLM calls
+      as missing from the bill. Our records of legs outside it are not compared.
     """
 
     provider: str
@@ -86,3 +98,4 @@ class UsageReader:
     timezone: str
     sniff: Callable[[str, bytes], bool]
     read: Callable[[Path], Iterator[BilledUsage]]
+    legs: tuple[str, ...] | None = None

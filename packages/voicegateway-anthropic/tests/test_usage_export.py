@@ -1,0 +1,389 @@
+"""The Anthropic usage-report and cost-report readers, registered through the plugin's hook, on
+example files in the Admin API's own JSON shapes (tests/exports/)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from voicegateway.reconcile.billed import BilledUsage, ExportError, UsageReader
+from voicegateway_anthropic import plugin
+from voicegateway_anthropic.usage_export import model_name
+from voicegateway_testkit.exports import (
+    assert_export_error,
+    broken_copy,
+    drop_at,
+    registered_readers,
+    run_reconcile,
+    set_at,
+)
+
+from .conftest import ANTHROPIC_KEY
+
+EXPORTS = Path(__file__).parent / "exports"
+OPENAI_EXPORTS = Path(__file__).parents[2] / "voicegateway-openai" / "tests" / "exports"
+AUG1, AUG2 = datetime.date(2025, 8, 1), datetime.date(2025, 8, 2)
+VOICE = "wrkspc_01VoiceAgent"
+
+
+def readers() -> dict[str, UsageReader]:
+    return registered_readers(plugin)
+
+
+def read(name: str, path: Path) -> list[BilledUsage]:
+    return list(readers()[name].read(path))
+
+
+def usage(model, day, uncached, read_, written, output, account, source) -> BilledUsage:
+    return BilledUsage(
+        provider="anthropic",
+        model=model,
+        day=day,
+        leg="llm",
+        units={
+            "input_tokens": Decimal(uncached + read_ + written),
+            "cached_tokens": Decimal(read_),
+            "cache_creation_tokens": Decimal(written),
+            "output_tokens": Decimal(output),
+        },
+        cost_usd=None,
+        account=account,
+        source=f"usage_report.json:{source}",
+    )
+
+
+def cost(model, day, dollars, account, source) -> BilledUsage:
+    return BilledUsage(
+        provider="anthropic",
+        model=model,
+        day=day,
+        leg="llm",
+        units={},
+        cost_usd=Decimal(dollars),
+        account=account,
+        source=f"cost_report.json:{source}",
+    )
+
+
+def test_registers_two_utc_readers_with_their_docs():
+    found = readers()
+    assert set(found) == {"anthropic-usage-report", "anthropic-cost-report"}
+    for reader in found.values():
+        assert reader.provider == "anthropic"
+        assert reader.timezone == "UTC"
+        assert "https://platform.claude.com/docs/en/api/admin/" in reader.description
+
+
+def test_usage_report_counts_the_whole_prompt_as_input():
+    assert read("anthropic-usage-report", EXPORTS / "usage_report.json") == [
+        usage(
+            "claude-sonnet-4-20250514",
+            AUG1,
+            15320,
+            118784,
+            4096,
+            6210,
+            VOICE,
+            "data[0].results[0]",
+        ),
+        # a 1h cache write; the default workspace (null) is no account
+        usage("claude-sonnet-4-5", AUG1, 2210, 6144, 2048, 980, None, "data[0].results[1]"),
+        usage(
+            "claude-sonnet-4-20250514",
+            AUG2,
+            16804,
+            131072,
+            0,
+            7011,
+            VOICE,
+            "data[1].results[0]",
+        ),
+        usage("claude-3-5-haiku-20241022", AUG2, 940, 0, 0, 312, VOICE, "data[1].results[1]"),
+    ]
+
+
+def test_cost_report_amounts_are_cents_read_exactly_as_dollars():
+    lines = read("anthropic-cost-report", EXPORTS / "cost_report.json")
+    sonnet = "claude-sonnet-4-20250514"
+    assert lines == [
+        cost(sonnet, AUG1, "0.04596", VOICE, "data[0].results[0]"),
+        cost(sonnet, AUG1, "0.0356352", VOICE, "data[0].results[1]"),
+        cost(sonnet, AUG1, "0.01536", VOICE, "data[0].results[2]"),
+        cost(sonnet, AUG1, "0.09315", VOICE, "data[0].results[3]"),
+        # data[0].results[4] is a web search fee: no model, not metered by the gateway
+        cost("claude-3-5-haiku-20241022", AUG2, "0.001248", VOICE, "data[1].results[0]"),
+        cost("claude-sonnet-4-5", AUG2, "0.012288", None, "data[1].results[1]"),
+    ]
+    assert sum(line.cost_usd for line in lines[:4]) == Decimal("0.1901052")
+
+
+@pytest.mark.parametrize(
+    ("reported", "ours"),
+    [
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),  # snapshot of a listed alias
+        ("claude-haiku-4-5-20251001", "claude-haiku-4-5"),
+        ("claude-sonnet-4-20250514", "claude-sonnet-4-20250514"),  # listed with its date
+        ("claude-3-7-sonnet-20250219", "claude-3-7-sonnet-20250219"),
+        ("claude-3-haiku-20240307", "claude-3-haiku-20240307"),  # not listed: as reported
+        ("claude-sonnet-4-6", "claude-sonnet-4-6"),
+    ],
+)
+def test_dated_snapshots_of_listed_aliases_take_the_listed_name(reported, ours):
+    assert model_name(reported) == ours
+
+
+def test_sniff_tells_the_formats_apart():
+    found = readers()
+    files = sorted(EXPORTS.glob("*.json")) + sorted(OPENAI_EXPORTS.glob("*.json"))
+    claims = {
+        path.name: {n for n, r in found.items() if r.sniff(path.name, path.read_bytes()[:65536])}
+        for path in files
+    }
+    assert claims["usage_report.json"] == {"anthropic-usage-report"}
+    assert claims["cost_report.json"] == {"anthropic-cost-report"}
+    openai = [path.name for path in files if path.parent == OPENAI_EXPORTS]
+    assert openai, "the openai example exports are missing"
+    for name in openai:
+        assert claims[name] == set(), name
+
+
+# -- malformed files ---------------------------------------------------------------------------
+
+
+U = ("data", 1, "results", 1)
+
+USAGE_BREAKAGES = [
+    (drop_at(*U, "cache_read_input_tokens"), "data[1].results[1]", "cache_read_input_tokens"),
+    (
+        set_at(*U, "cache_creation", "ephemeral_5m_input_tokens", "0"),
+        "data[1].results[1]",
+        "cache_creation.ephemeral_5m_input_tokens",
+    ),
+    (drop_at(*U, "cache_creation"), "data[1].results[1]", "cache_creation"),
+    (set_at(*U, "output_tokens", -1), "data[1].results[1]", "output_tokens"),
+    (set_at(*U, "model", None), "data[1].results[1]", "model"),
+    (set_at(*U, "workspace_id", 7), "data[1].results[1]", "workspace_id"),
+    (set_at("data", 1, "starting_at", "2nd of August"), "data[1]", "starting_at"),
+    (set_at("data", 1, "starting_at", "2025-08-02T00:00:00-07:00"), "data[1]", "starting_at"),
+    (set_at("data", 1, "ending_at", "2025-08-04T00:00:00Z"), "data[1]", "ending_at"),
+    (set_at("data", 1, "ending_at", "2025-08-01T00:00:00Z"), "data[1]", "ending_at"),
+    (drop_at("data"), "top level", "data"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "where", "column"), USAGE_BREAKAGES)
+def test_malformed_usage_report_names_the_path_and_field(tmp_path, mutate, where, column):
+    bad = broken_copy(EXPORTS / "usage_report.json", tmp_path, mutate)
+    with pytest.raises(ExportError) as caught:
+        read("anthropic-usage-report", bad)
+    assert_export_error(caught.value, "usage_report.json", where, column)
+
+
+C = ("data", 0, "results", 1)
+
+COST_BREAKAGES = [
+    (set_at(*C, "amount", 3.56352), "amount", "expected a string"),
+    (set_at(*C, "amount", "$0.0356"), "amount", "not a decimal amount in cents"),
+    (set_at(*C, "amount", "-3.5"), "amount", "not a decimal amount in cents"),
+    (set_at(*C, "currency", "EUR"), "currency", "only USD"),
+    (drop_at(*C, "currency"), "currency", "missing"),
+    (set_at(*C, "cost_type", None), "cost_type", "group_by[]=description"),
+    (set_at(*C, "model", None), "model", "without a model"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "column", "problem"), COST_BREAKAGES)
+def test_malformed_cost_report_names_the_path_and_field(tmp_path, mutate, column, problem):
+    bad = broken_copy(EXPORTS / "cost_report.json", tmp_path, mutate)
+    with pytest.raises(ExportError) as caught:
+        read("anthropic-cost-report", bad)
+    assert_export_error(caught.value, "cost_report.json", "data[0].results[1]", column, problem)
+
+
+def test_nothing_is_read_from_a_file_broken_at_its_end(tmp_path):
+    bad = broken_copy(
+        EXPORTS / "cost_report.json", tmp_path, set_at("data", 1, "results", 1, "amount", None)
+    )
+    with pytest.raises(ExportError, match=r"data\[1\]\.results\[1\], column 'amount'"):
+        next(iter(readers()["anthropic-cost-report"].read(bad)))
+
+
+def test_a_file_that_is_not_json_names_the_line(tmp_path):
+    bad = tmp_path / "usage_report.json"
+    bad.write_text((EXPORTS / "usage_report.json").read_text()[:400])
+    with pytest.raises(ExportError) as caught:
+        read("anthropic-usage-report", bad)
+    assert caught.value.where.startswith("line ")
+    assert "not JSON" in caught.value.problem
+
+
+def test_every_installed_reader_leaves_these_files_to_anthropic_and_nothing_imports_the_parser():
+    """Through the plugin host ``voicegw reconcile`` uses, in a fresh interpreter: loading all
+    plugins' readers does not import the parsing module, and of all of them only the right
+    Anthropic reader claims each example file."""
+    script = textwrap.dedent(f"""
+        import json, pathlib, sys
+        from voicegateway.plugins import PluginHost
+
+        readers = PluginHost().usage_readers()
+        loaded = "voicegateway_anthropic.usage_export" in sys.modules
+        claims = {{
+            path.name: [r.name for r in readers if r.sniff(path.name, path.read_bytes()[:65536])]
+            for path in sorted(pathlib.Path({str(EXPORTS)!r}).glob("*.json"))
+        }}
+        print(json.dumps({{"loaded": loaded, "claims": claims}}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["loaded"] is False
+    assert result["claims"] == {
+        "cost_report.json": ["anthropic-cost-report"],
+        "usage_report.json": ["anthropic-usage-report"],
+    }
+
+
+# -- end to end: records from real calls against the fake server, `voicegw reconcile` ------------
+
+JOB = textwrap.dedent("""
+    import asyncio, sys
+    from livekit.agents import llm
+    import voicegateway
+    from voicegateway import inference
+
+    voicegateway.configure(sys.argv[2])
+
+    async def main():
+        model = inference.LLM("anthropic/claude-sonnet-4-20250514")
+        ctx = llm.ChatContext.empty()
+        ctx.add_message(role="system", content="You take bookings.")
+        ctx.add_message(role="user", content="Is seven free?")
+        for _ in range(int(sys.argv[1])):
+            async with model.chat(chat_ctx=ctx) as stream:
+                async for _ in stream:
+                    pass
+
+    asyncio.run(main())
+""")
+
+# Anthropic's published Claude Sonnet 4 prices in cents per token: what the cost report bills
+CENTS = {
+    "uncached_input_tokens": Decimal("0.0003"),
+    "cache_read_input_tokens": Decimal("0.00003"),
+    "cache_creation.ephemeral_5m_input_tokens": Decimal("0.000375"),
+    "output_tokens": Decimal("0.0015"),
+}
+
+
+def _anthropic_reports(folder: Path, day: datetime.date, billed: dict[str, int]) -> list[Path]:
+    """The usage and cost reports Anthropic would give for ``billed`` (the fake server's units,
+    keyed by cost-report token type)."""
+    bucket = {
+        "starting_at": f"{day.isoformat()}T00:00:00Z",
+        "ending_at": f"{(day + datetime.timedelta(days=1)).isoformat()}T00:00:00Z",
+    }
+    usage = {
+        "uncached_input_tokens": billed["uncached_input_tokens"],
+        "cache_creation": {
+            "ephemeral_1h_input_tokens": 0,
+            "ephemeral_5m_input_tokens": billed["cache_creation.ephemeral_5m_input_tokens"],
+        },
+        "cache_read_input_tokens": billed["cache_read_input_tokens"],
+        "output_tokens": billed["output_tokens"],
+        "server_tool_use": {"web_search_requests": 0},
+        "api_key_id": None,
+        "workspace_id": VOICE,
+        "model": "claude-sonnet-4-20250514",
+        "service_tier": None,
+        "context_window": None,
+    }
+    costs = [
+        {
+            "currency": "USD",
+            "amount": str(count * CENTS[token_type]),
+            "workspace_id": VOICE,
+            "description": f"Claude Sonnet 4 Usage - {token_type}",
+            "cost_type": "tokens",
+            "context_window": "0-200k",
+            "model": "claude-sonnet-4-20250514",
+            "service_tier": "standard",
+            "token_type": token_type,
+        }
+        for token_type, count in billed.items()
+    ]
+    paths = []
+    for name, results in (("usage_report.json", [usage]), ("cost_report.json", costs)):
+        path = folder / name
+        report = {"data": [{**bucket, "results": results}], "has_more": False, "next_page": None}
+        path.write_text(json.dumps(report, indent=2))
+        paths.append(path)
+    return paths
+
+
+def test_voicegw_reconcile_against_anthropic_reports(tmp_path, anthropic_server):
+    anthropic_server.input_tokens = 30
+    anthropic_server.cache_read_input_tokens = 5
+    anthropic_server.cache_creation_input_tokens = 7
+    anthropic_server.output_tokens = 4
+    config = tmp_path / "voicegw.yaml"
+    config.write_text(
+        textwrap.dedent(f"""
+        providers:
+          anthropic: {{api_key: {ANTHROPIC_KEY}, base_url: "{anthropic_server.url}"}}
+        storage: {{path: "{tmp_path / "usage.duckdb"}", flush_interval: 0.1}}
+    """)
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    job = subprocess.run([sys.executable, "-c", JOB, "5", str(config)], env=env)
+    assert job.returncode == 0
+    day = datetime.datetime.now(datetime.UTC).date()
+    calls = len(anthropic_server.requests_for("/v1/messages"))
+    assert calls == 5
+    per_call = {
+        "uncached_input_tokens": 30,
+        "cache_read_input_tokens": 5,
+        "cache_creation.ephemeral_5m_input_tokens": 7,
+        "output_tokens": 4,
+    }
+    billed = {token_type: count * calls for token_type, count in per_call.items()}
+
+    exact = tmp_path / "exact"
+    exact.mkdir()
+    done = run_reconcile(config, "--format", "json", *_anthropic_reports(exact, day, billed))
+    assert done.returncode == 0, done.stdout + done.stderr
+    [row] = json.loads(done.stdout)["rows"]
+    assert (row["model"], row["day"], row["leg"], row["status"]) == (
+        "claude-sonnet-4-20250514",
+        day.isoformat(),
+        "llm",
+        "ok",
+    )
+    assert row["theirs"]["units"]["input_tokens"] == str(42 * calls)
+    assert Decimal(row["theirs"]["cost_usd"]) == Decimal("0.00017775") * calls
+
+    # Anthropic billed cache writes we did not record: a metering gap
+    gap = tmp_path / "gap"
+    gap.mkdir()
+    more = {**billed, "cache_creation.ephemeral_5m_input_tokens": 12 * calls}
+    done = run_reconcile(config, "--format", "json", *_anthropic_reports(gap, day, more))
+    assert done.returncode == 1, done.stdout + done.stderr
+    [row] = json.loads(done.stdout)["rows"]
+    assert (row["status"], row["cause"]) == ("flagged", "units")
+
+    # a malformed usage report: exit 2, naming the file, the result and the field
+    usage, costs = _anthropic_reports(tmp_path, day, billed)
+    report = json.loads(usage.read_text())
+    report["data"][0]["results"][0]["output_tokens"] = "20"
+    usage.write_text(json.dumps(report))
+    done = run_reconcile(config, "--format", "json", usage, costs)
+    assert done.returncode == 2
+    assert "usage_report.json: data[0].results[0], column 'output_tokens'" in done.stderr
+    assert done.stdout == ""

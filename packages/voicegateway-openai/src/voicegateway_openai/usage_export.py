@@ -1,0 +1,202 @@
+"""Readers for what OpenAI says it billed: its organization Usage API and Costs API results,
+saved as JSON (one page object as the API returns it, or a list of such pages when the
+export was paginated).
+
+Usage API (https://platform.openai.com/docs/api-reference/usage): ``GET
+/v1/organization/usage/{completions,audio_speeches,audio_transcriptions}`` returns ``{"object":
+"page", "data": [bucket], "has_more", "next_page"}``; a bucket is ``{"object": "bucket",
+"start_time", "end_time", "results": [...]}`` with unix-second bounds (UTC). Results are
+``organization.usage.completions.result`` (``input_tokens``, which counts cached tokens too,
+``input_cached_tokens``, ``output_tokens``, ...), ``organization.usage.audio_speeches.result``
+(``characters``) and ``organization.usage.audio_transcriptions.result`` (``seconds``), each with
+``num_model_requests`` and, for the dimensions the request grouped by, ``model``,
+``project_id``, ``user_id``, ``api_key_id``. Export with ``group_by=model`` (and ``project_id``
+for per-project lines): a result without a model cannot be compared and is an error.
+
+Costs API (https://platform.openai.com/docs/api-reference/usage/costs): ``GET
+/v1/organization/costs`` returns the same page and buckets with ``organization.costs.result``
+items: ``amount: {"value": <number, in the currency's units>, "currency": "usd"}``,
+``line_item`` and ``project_id``. Export with ``group_by=line_item``. A line item names the
+model first (``"gpt-4o-mini-2024-07-18, input"``, ``"gpt-4o-mini-2024-07-18, cached input"``,
+``"tts-1"``); the part before the first comma is taken as the model.
+
+Decisions, so the lines compare with our records:
+
+- Day: the bucket's ``start_time`` as a UTC date (OpenAI's buckets are UTC). A bucket that
+  spans two UTC days is an error.
+- Model: OpenAI reports the snapshot that served a request (``gpt-4o-mini-2024-07-18``) where
+  our records keep the name the agent used (``gpt-4o-mini``). A trailing ``-YYYY-MM-DD`` is
+  dropped when the name without it is a model this plugin lists and the dated name is not;
+  any other name is kept as given.
+- Leg: completions are ``llm``, speeches ``tts``, transcriptions ``stt``. A cost line takes the
+  leg of its model: a listed model's modality, else ``transcribe``/``whisper`` names are
+  ``stt``, ``tts`` names ``tts``, chat model families (``gpt-``, ``o1``/``o3``/``o4``,
+  ``chatgpt-``, ``ft:``) ``llm``. Cost lines of other products (embeddings, images, tool
+  calls, storage) have no voice leg and are left out.
+- Units: ``input_tokens`` is the whole prompt, as on our records, and ``input_cached_tokens`` is
+  the cached part of it; audio token counts are a breakdown our records do not carry. Costs
+  are exact: the JSON is parsed with decimals, never floats.
+- Account: ``project_id`` when the export carries it, else ``api_key_id``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from voicegateway.reconcile.billed import BilledUsage
+from voicegateway.reconcile.exports import JsonFile, all_or_nothing, utc_day_from_seconds
+from voicegateway_openai.plugin import MODELS
+
+PROVIDER = "openai"
+
+USAGE_RESULTS = {
+    "organization.usage.completions.result": "llm",
+    "organization.usage.audio_speeches.result": "tts",
+    "organization.usage.audio_transcriptions.result": "stt",
+}
+COSTS_RESULT = "organization.costs.result"
+
+_LISTED = {model.name: model.modality for model in MODELS}
+_SNAPSHOT = re.compile(r"^(?P<base>.+)-\d{4}-\d{2}-\d{2}$")
+_CHAT_FAMILIES = ("gpt-", "o1", "o3", "o4", "chatgpt-", "ft:")
+_DAY = 86400
+
+
+def sniff_usage(name: str, head: bytes) -> bool:
+    """An OpenAI Usage API page: one of the usage result objects appears."""
+    return any(f'"{kind}"'.encode() in head for kind in USAGE_RESULTS)
+
+
+def sniff_costs(name: str, head: bytes) -> bool:
+    """An OpenAI Costs API page."""
+    return f'"{COSTS_RESULT}"'.encode() in head
+
+
+@all_or_nothing
+def read_usage(path: Path) -> Iterator[BilledUsage]:
+    """The usage lines of a Usage API export; all of the file is checked before any line."""
+    return _read(path, _usage_line)
+
+
+@all_or_nothing
+def read_costs(path: Path) -> Iterator[BilledUsage]:
+    """The cost lines of a Costs API export; all of the file is checked before any line."""
+    return _read(path, _cost_line)
+
+
+def model_name(reported: str) -> str:
+    """The model as our records name it (see the module docstring)."""
+    match = _SNAPSHOT.match(reported)
+    if match and reported not in _LISTED and match["base"] in _LISTED:
+        return match["base"]
+    return reported
+
+
+def leg_of(model: str) -> str | None:
+    """The leg a cost line of this (normalised) model bills, None for non-voice products."""
+    if model in _LISTED:
+        return _LISTED[model]
+    if "transcribe" in model or model.startswith("whisper"):
+        return "stt"
+    if "tts" in model:
+        return "tts"
+    if model.startswith(_CHAT_FAMILIES) and "image" not in model:
+        return "llm"
+    return None
+
+
+_Line = Callable[[JsonFile, dict, str, datetime.date], BilledUsage | None]
+
+
+def _read(path: Path, line: _Line) -> Iterator[BilledUsage]:
+    file = JsonFile(path)
+    for where, prefix, page in file.pages(file.load()):
+        if page.get("object", "page") != "page":
+            raise file.error(where, "object", f"expected 'page', got {page['object']!r}")
+        for at, bucket in file.objects(page, where, "data", prefix):
+            day = _bucket_day(file, bucket, at)
+            # The API answers "results"; the OpenAPI description of the costs page says "result".
+            key = "results" if "results" in bucket or "result" not in bucket else "result"
+            for spot, result in file.objects(bucket, at, key, f"{at}."):
+                billed = line(file, result, spot, day)
+                if billed is not None:
+                    yield billed
+
+
+def _bucket_day(file: JsonFile, bucket: dict, at: str) -> datetime.date:
+    start = file.field(bucket, at, "start_time", (int,))
+    end = file.field(bucket, at, "end_time", (int,))
+    if end <= start:
+        raise file.error(at, "end_time", f"end_time {end} is not after start_time {start}")
+    if start // _DAY != (end - 1) // _DAY:
+        raise file.error(at, "end_time", "the bucket spans more than one UTC day")
+    return utc_day_from_seconds(start)
+
+
+def _usage_line(file: JsonFile, result: dict, at: str, day: datetime.date) -> BilledUsage:
+    kind = file.field(result, at, "object", (str,))
+    if kind not in USAGE_RESULTS:
+        raise file.error(at, "object", f"not an OpenAI usage result: {kind!r}")
+    leg = USAGE_RESULTS[kind]
+    if leg == "llm":
+        units = {
+            "input_tokens": file.count(result, at, "input_tokens"),
+            "cached_tokens": file.count(result, at, "input_cached_tokens", required=False),
+            "output_tokens": file.count(result, at, "output_tokens"),
+        }
+        if units["cached_tokens"] > units["input_tokens"]:
+            raise file.error(at, "input_cached_tokens", "more cached tokens than input tokens")
+    elif leg == "tts":
+        units = {"characters": file.count(result, at, "characters")}
+    else:
+        units = {"audio_seconds": file.amount(result, at, "seconds")}
+    file.count(result, at, "num_model_requests")
+    model = file.optional(result, at, "model", (str,))
+    if not model:
+        raise file.error(at, "model", "no model: export the usage with group_by=model")
+    return BilledUsage(
+        provider=PROVIDER,
+        model=model_name(model),
+        day=day,
+        leg=leg,
+        units=units,
+        cost_usd=None,
+        account=_account(file, result, at),
+        source=f"{file.name}:{at}",
+    )
+
+
+def _cost_line(file: JsonFile, result: dict, at: str, day: datetime.date) -> BilledUsage | None:
+    kind = file.field(result, at, "object", (str,))
+    if kind != COSTS_RESULT:
+        raise file.error(at, "object", f"not an OpenAI costs result: {kind!r}")
+    amount = file.field(result, at, "amount", (dict,))
+    currency = file.field(amount, at, "currency", (str,), "amount.currency")
+    if currency.lower() != "usd":
+        raise file.error(at, "amount.currency", f"only usd amounts are compared, not {currency!r}")
+    value = file.amount(amount, at, "value", "amount.value")
+    item = file.optional(result, at, "line_item", (str,))
+    if not item:
+        raise file.error(at, "line_item", "no line item: export the costs with group_by=line_item")
+    model = model_name(item.split(",", 1)[0].strip())
+    leg = leg_of(model)
+    if leg is None:
+        return None
+    return BilledUsage(
+        provider=PROVIDER,
+        model=model,
+        day=day,
+        leg=leg,
+        units={},
+        cost_usd=value,
+        account=_account(file, result, at),
+        source=f"{file.name}:{at}",
+    )
+
+
+def _account(file: JsonFile, result: dict, at: str) -> str | None:
+    project = file.optional(result, at, "project_id", (str,))
+    return project or file.optional(result, at, "api_key_id", (str,))
