@@ -254,12 +254,15 @@ def test_every_installed_reader_leaves_these_files_to_anthropic_and_nothing_impo
 # -- end to end: records from real calls against the fake server, `voicegw reconcile` ------------
 
 JOB = textwrap.dedent("""
-    import asyncio, sys
+    import asyncio, datetime, sys
     from livekit.agents import llm
     import voicegateway
     from voicegateway import inference
+    from voicegateway_testkit.ledger_days import record_days
 
-    voicegateway.configure(sys.argv[2])
+    gateway = voicegateway.configure(sys.argv[2])
+    if len(sys.argv) > 3:  # records stamped with this day, as if the calls had run then
+        record_days(gateway, datetime.date.fromisoformat(sys.argv[3]))
 
     async def main():
         model = inference.LLM("anthropic/claude-sonnet-4-20250514")
@@ -283,13 +286,24 @@ CENTS = {
 }
 
 
-def _anthropic_reports(folder: Path, day: datetime.date, billed: dict[str, int]) -> list[Path]:
+def _anthropic_reports(
+    folder: Path,
+    day: datetime.date,
+    billed: dict[str, int],
+    *,
+    cents: dict[str, Decimal] = CENTS,
+    quiet: datetime.date | None = None,
+) -> list[Path]:
     """The usage and cost reports Anthropic would give for ``billed`` (the fake server's units,
-    keyed by cost-report token type)."""
-    bucket = {
-        "starting_at": f"{day.isoformat()}T00:00:00Z",
-        "ending_at": f"{(day + datetime.timedelta(days=1)).isoformat()}T00:00:00Z",
-    }
+    keyed by cost-report token type) at ``cents`` per token; ``quiet`` is an earlier day in the
+    period on which Anthropic billed nothing: its bucket has no results."""
+
+    def bucket(on: datetime.date) -> dict[str, str]:
+        return {
+            "starting_at": f"{on.isoformat()}T00:00:00Z",
+            "ending_at": f"{(on + datetime.timedelta(days=1)).isoformat()}T00:00:00Z",
+        }
+
     usage = {
         "uncached_input_tokens": billed["uncached_input_tokens"],
         "cache_creation": {
@@ -308,7 +322,7 @@ def _anthropic_reports(folder: Path, day: datetime.date, billed: dict[str, int])
     costs = [
         {
             "currency": "USD",
-            "amount": str(count * CENTS[token_type]),
+            "amount": str(count * cents[token_type]),
             "workspace_id": VOICE,
             "description": f"Claude Sonnet 4 Usage - {token_type}",
             "cost_type": "tokens",
@@ -322,7 +336,10 @@ def _anthropic_reports(folder: Path, day: datetime.date, billed: dict[str, int])
     paths = []
     for name, results in (("usage_report.json", [usage]), ("cost_report.json", costs)):
         path = folder / name
-        report = {"data": [{**bucket, "results": results}], "has_more": False, "next_page": None}
+        buckets = [{**bucket(day), "results": results}]
+        if quiet is not None:
+            buckets.insert(0, {**bucket(quiet), "results": []})
+        report = {"data": buckets, "has_more": False, "next_page": None}
         path.write_text(json.dumps(report, indent=2))
         paths.append(path)
     return paths
@@ -354,6 +371,10 @@ def test_voicegw_reconcile_against_anthropic_reports(tmp_path, anthropic_server)
         "output_tokens": 4,
     }
     billed = {token_type: count * calls for token_type, count in per_call.items()}
+    # two more calls recorded on the day before: only the missing-day reports' period holds it
+    before = day - datetime.timedelta(days=1)
+    job = subprocess.run([sys.executable, "-c", JOB, "2", str(config), str(before)], env=env)
+    assert job.returncode == 0
 
     exact = tmp_path / "exact"
     exact.mkdir()
@@ -377,6 +398,40 @@ def test_voicegw_reconcile_against_anthropic_reports(tmp_path, anthropic_server)
     assert done.returncode == 1, done.stdout + done.stderr
     [row] = json.loads(done.stdout)["rows"]
     assert (row["status"], row["cause"]) == ("flagged", "units")
+
+    # Anthropic billed output at 0.00165 cents a token, not the 0.0015 we priced: 3.4 % more
+    rate = tmp_path / "rate"
+    rate.mkdir()
+    proposal = tmp_path / "overrides.yaml"
+    raised = {**CENTS, "output_tokens": Decimal("0.00165")}
+    reports = _anthropic_reports(rate, day, billed, cents=raised)
+    done = run_reconcile(config, "--format", "json", "--write-overrides", proposal, *reports)
+    assert done.returncode == 1, done.stdout + done.stderr
+    [row] = json.loads(done.stdout)["rows"]
+    assert (row["status"], row["cause"]) == ("flagged", "rate")
+    assert row["ours"]["units"] == row["theirs"]["units"]
+    assert Decimal(row["theirs"]["cost_usd"]) == Decimal("0.00018375") * calls
+    # $0.00017775 and $0.00018375 over the 46 tokens (42 in, 4 out) of each call
+    blended = "/1M tokens (input and output blended)"
+    assert row["detail"].startswith(f"ours $3.86413{blended}, theirs $3.99457{blended}")
+    assert "priced by catalog" in row["detail"], row["detail"]
+    # every rate of the card scaled by 18375 / 17775, for a person to review
+    assert "theirs/ours = 1.0337553" in proposal.read_text()
+    assert "  anthropic/claude-sonnet-4-20250514: {" in proposal.read_text()
+
+    # the reports' period holds the day before, on which Anthropic billed nothing
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    period = ("--since", str(before), "--until", str(day + datetime.timedelta(days=1)))
+    reports = _anthropic_reports(missing, day, billed, quiet=before)
+    done = run_reconcile(config, "--format", "json", *period, *reports)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = {row["day"]: row for row in json.loads(done.stdout)["rows"]}
+    assert set(rows) == {str(before), str(day)}
+    gone = rows[str(before)]
+    assert (gone["status"], gone["cause"], gone["theirs"]) == ("flagged", "coverage", None)
+    assert gone["ours"]["units"]["output_tokens"] == str(4 * 2)
+    assert rows[str(day)]["status"] == "ok"
 
     # a malformed usage report: exit 2, naming the file, the result and the field
     usage, costs = _anthropic_reports(tmp_path, day, billed)

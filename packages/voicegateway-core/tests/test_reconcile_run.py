@@ -174,6 +174,23 @@ def test_an_export_without_models_is_compared_with_every_model_of_the_leg():
     assert (result.status, result.compared) == ("ok", ("characters",))
 
 
+def test_a_day_billed_nothing_is_compared_and_flags_our_calls_that_day():
+    from voicegateway.reconcile.billed import nothing_billed
+
+    bill = export([line(NOV[1]), nothing_billed("acme", NOV[2], "tts", "f:empty bucket")])
+    found = scopes([bill])
+    assert (found["acme"].last, found["acme"].all_models) == (NOV[2], set())
+    row = dict.fromkeys(UNITS, 0) | {"provider": "acme", "project": "app", "modality": "tts"}
+    row |= {"model": "voice-1", "cost_usd": D(1), "requests": 1, "unpriced": 0}
+    row |= {"price_sources": [], "price_details": [], "price_rates": []}
+    ours = ours_by_key(
+        [row | {"day": NOV[1], "characters": 1000}, row | {"day": NOV[2]}], found["acme"]
+    )
+    results = {r.key.day: r for r in compare(ours, theirs_by_key([bill], found))}
+    assert results[NOV[1]].status == "ok"
+    assert (results[NOV[2]].status, results[NOV[2]].cause) == ("flagged", "coverage")
+
+
 # -- proposed overrides --------------------------------------------------------------------------
 
 

@@ -191,12 +191,15 @@ def test_the_plugin_registers_the_reader_and_stays_light():
 @pytest.fixture
 async def seeded(tmp_path, use_config, groq_server, monkeypatch):
     """Calls made today through voicegateway.inference against the GroqServer, recorded in a
-    DuckDB ledger; returns the config and the activity rows Groq would bill for them."""
+    DuckDB ledger, and one more chat recorded on the day before (``ledger_days``), which only a
+    period asked for with ``--since`` holds; returns the config and the activity rows Groq would
+    bill today."""
     from voice_prices import Usage, calc_price
 
     from voicegateway import inference
     from voicegateway_testkit.audio import audio_frames, pcm_silence
     from voicegateway_testkit.conformance import NO_RETRY, drive_llm
+    from voicegateway_testkit.ledger_days import record_days
 
     from .conftest import GROQ_KEY
 
@@ -207,6 +210,8 @@ async def seeded(tmp_path, use_config, groq_server, monkeypatch):
           groq: {{base_url: "{groq_server.url}/openai/v1"}}
         storage: {{path: "{tmp_path / "usage.duckdb"}", flush_interval: 0.05}}
     """)
+    today = datetime.datetime.now(datetime.UTC).date()
+    clock = record_days(gateway, today)
     groq_server.prompt_tokens, groq_server.cached_tokens = 900, 0
     groq_server.completion_tokens = 30
     brain = inference.LLM("groq/llama-3.3-70b-versatile")
@@ -216,16 +221,14 @@ async def seeded(tmp_path, use_config, groq_server, monkeypatch):
     for seconds in (2.0, 12.5):
         frames = audio_frames(pcm_silence(seconds, sample_rate=16000), sample_rate=16000)
         await listener.recognize(frames, conn_options=NO_RETRY)
+    chats = len(groq_server.requests_for("/openai/v1/chat/completions"))
+    clock.day = today - datetime.timedelta(days=1)
+    await drive_llm(brain, "Is there a table tomorrow?")
     gateway.spooler.flush()
 
-    chats = len(groq_server.requests_for("/openai/v1/chat/completions"))
     prompt, completion = 900 * chats, 30 * chats
     billed = sum(Decimal(repr(max(10.0, s))) for s in groq_server.transcribed_seconds)
-    midnight = int(
-        datetime.datetime.combine(datetime.datetime.now(datetime.UTC).date(), datetime.time(0))
-        .replace(tzinfo=datetime.UTC)
-        .timestamp()
-    )
+    midnight = int(datetime.datetime.combine(today, datetime.time(0), datetime.UTC).timestamp())
     llm_cost = calc_price(
         Usage(input_tokens=prompt, output_tokens=completion),
         "llama-3.3-70b-versatile",
@@ -278,6 +281,50 @@ async def test_reconcile_flags_a_units_gap(seeded, tmp_path):
     found = {r["leg"]: r for r in json.loads(done.stdout)["rows"]}
     assert (found["llm"]["status"], found["llm"]["cause"]) == ("flagged", "units")
     assert found["stt"]["status"] == "ok"
+
+
+async def test_reconcile_flags_a_rate_change_and_proposes_overrides(seeded, tmp_path):
+    config, rows = seeded
+    # Groq billed the prompt at $0.69 per 1M tokens, not the $0.59 we priced; output as listed
+    chat = rows[0]
+    prompt, completion = chat["n_context_tokens_total"], chat["n_generated_tokens_total"]
+    chat["cost"] = str(prompt * Decimal("0.69e-6") + completion * Decimal("0.79e-6"))
+    proposal = tmp_path / "overrides.yaml"
+    export = _activity(tmp_path / "activity.json", rows)
+    done = run_reconcile(config, str(export), "--format", "json", "--write-overrides", proposal)
+    assert done.returncode == 1, done.stdout + done.stderr
+    found = {r["leg"]: r for r in json.loads(done.stdout)["rows"]}
+    llm = found["llm"]
+    assert (llm["status"], llm["cause"]) == ("flagged", "rate")
+    assert llm["ours"]["units"] == llm["theirs"]["units"]
+    assert Decimal(llm["ours"]["cost_usd"]) == Decimal("0.0016641")
+    assert Decimal(llm["theirs"]["cost_usd"]) == Decimal("0.0019341")
+    # $0.0016641 and $0.0019341 over the 2790 tokens (2700 in, 90 out) of the three chats
+    blended = "/1M tokens (input and output blended)"
+    assert llm["detail"].startswith(f"ours $0.596452{blended}, theirs $0.693226{blended}")
+    assert "priced by catalog" in llm["detail"], llm["detail"]
+    assert found["stt"]["status"] == "ok"
+    proposed = proposal.read_text()
+    assert "theirs/ours = 1.1622499" in proposed
+    assert "  groq/llama-3.3-70b-versatile: {" in proposed
+    assert "whisper" not in proposed
+
+
+async def test_reconcile_flags_a_day_groq_billed_nothing_as_coverage(seeded, tmp_path):
+    config, rows = seeded
+    today = datetime.datetime.fromtimestamp(rows[0]["timestamp"], datetime.UTC).date()
+    before = today - datetime.timedelta(days=1)
+    # Groq's activity for the two days has rows for today only: it billed nothing the day before
+    export = _activity(tmp_path / "activity.json", rows)
+    period = ("--since", str(before), "--until", str(today + datetime.timedelta(days=1)))
+    done = run_reconcile(config, str(export), *period, "--format", "json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    found = {(r["leg"], r["day"]): r for r in json.loads(done.stdout)["rows"]}
+    assert set(found) == {("llm", str(before)), ("llm", str(today)), ("stt", str(today))}
+    gone = found[("llm", str(before))]
+    assert (gone["status"], gone["cause"], gone["theirs"]) == ("flagged", "coverage", None)
+    assert gone["ours"]["units"]["output_tokens"] == "30"
+    assert {found[("llm", str(today))]["status"], found[("stt", str(today))]["status"]} == {"ok"}
 
 
 async def test_reconcile_refuses_a_malformed_activity_file(seeded, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from voicegateway.reconcile.billed import BilledUsage, ExportError, UsageReader
+from voicegateway.reconcile.billed import BilledUsage, ExportError, UsageReader, nothing_billed
 from voicegateway_openai import plugin
 from voicegateway_openai.usage_export import leg_of, model_name
 from voicegateway_testkit.exports import (
@@ -110,6 +110,8 @@ def test_completions_usage_by_model_and_project():
             office,
             f"{src}[1].results[1]",
         ),
+        # an empty bucket: a day the export covers on which nothing was billed
+        nothing_billed("openai", datetime.date(2025, 8, 3), "llm", f"{src}[2]"),
     ]
 
 
@@ -391,12 +393,15 @@ def test_every_installed_reader_leaves_these_files_to_openai_and_nothing_imports
 # -- end to end: records from real calls against the fake server, `voicegw reconcile` ------------
 
 JOB = textwrap.dedent("""
-    import asyncio, sys
+    import asyncio, datetime, sys
     from livekit.agents import llm
     import voicegateway
     from voicegateway import inference
+    from voicegateway_testkit.ledger_days import record_days
 
-    voicegateway.configure(sys.argv[2])
+    gateway = voicegateway.configure(sys.argv[2])
+    if len(sys.argv) > 3:  # records stamped with this day, as if the calls had run then
+        record_days(gateway, datetime.date.fromisoformat(sys.argv[3]))
 
     async def main():
         model = inference.LLM("openai/gpt-4o-mini")
@@ -414,10 +419,23 @@ JOB = textwrap.dedent("""
 INPUT, CACHED_INPUT, OUTPUT = Decimal("0.15e-6"), Decimal("0.075e-6"), Decimal("0.6e-6")
 
 
-def _openai_exports(folder: Path, day: datetime.date, billed: dict, *, output_extra: int = 0):
-    """The usage and costs pages OpenAI would export for ``billed`` (the fake server's units)."""
-    start = int(datetime.datetime.combine(day, datetime.time(), datetime.UTC).timestamp())
-    bucket = {"object": "bucket", "start_time": start, "end_time": start + 86400}
+def _openai_exports(
+    folder: Path,
+    day: datetime.date,
+    billed: dict,
+    *,
+    output_extra: int = 0,
+    output_price: Decimal = OUTPUT,
+    quiet: datetime.date | None = None,
+):
+    """The usage and costs pages OpenAI would export for ``billed`` (the fake server's units),
+    output priced at ``output_price``; ``quiet`` is an earlier day in the period on which OpenAI
+    billed nothing: its bucket has no results, as the API answers for such a day."""
+
+    def bucket(on: datetime.date) -> dict:
+        start = int(datetime.datetime.combine(on, datetime.time(), datetime.UTC).timestamp())
+        return {"object": "bucket", "start_time": start, "end_time": start + 86400}
+
     usage = {
         "object": "organization.usage.completions.result",
         "input_tokens": billed["input"],
@@ -435,7 +453,7 @@ def _openai_exports(folder: Path, day: datetime.date, billed: dict, *, output_ex
     amounts = {
         "input": (billed["input"] - billed["cached"]) * INPUT,
         "cached input": billed["cached"] * CACHED_INPUT,
-        "output": billed["output"] * OUTPUT,
+        "output": billed["output"] * output_price,
     }
     costs = [
         {
@@ -448,7 +466,10 @@ def _openai_exports(folder: Path, day: datetime.date, billed: dict, *, output_ex
     ]
     paths = []
     for name, results in (("usage.json", [usage]), ("costs.json", costs)):
-        page = {"object": "page", "data": [{**bucket, "results": results}], "has_more": False}
+        buckets = [{**bucket(day), "results": results}]
+        if quiet is not None:
+            buckets.insert(0, {**bucket(quiet), "results": []})
+        page = {"object": "page", "data": buckets, "has_more": False}
         path = folder / name
         # amounts as JSON numbers; a float's repr is the shortest text of the decimal here
         path.write_text(json.dumps(page, default=float))
@@ -474,6 +495,10 @@ def test_voicegw_reconcile_against_openai_exports(tmp_path, openai_server):
     calls = len(openai_server.requests_for("/v1/chat/completions"))
     assert calls == 6
     billed = {"requests": calls, "input": 120 * calls, "cached": 100 * calls, "output": 9 * calls}
+    # two more calls recorded on the day before: only the missing-day export's period holds it
+    before = day - datetime.timedelta(days=1)
+    job = subprocess.run([sys.executable, "-c", JOB, "2", str(config), str(before)], env=env)
+    assert job.returncode == 0
 
     # what OpenAI exports for those calls agrees with our records
     exact = tmp_path / "exact"
@@ -500,6 +525,39 @@ def test_voicegw_reconcile_against_openai_exports(tmp_path, openai_server):
     assert done.returncode == 1, done.stdout + done.stderr
     [row] = json.loads(done.stdout)["rows"]
     assert (row["status"], row["cause"]) == ("flagged", "units")
+
+    # OpenAI billed output at $0.66 per 1M tokens, not the $0.60 we priced: 3.4 % more in all
+    rate = tmp_path / "rate"
+    rate.mkdir()
+    proposal = tmp_path / "overrides.yaml"
+    exports = _openai_exports(rate, day, billed, output_price=Decimal("0.66e-6"))
+    done = run_reconcile(config, "--format", "json", "--write-overrides", proposal, *exports)
+    assert done.returncode == 1, done.stdout + done.stderr
+    [row] = json.loads(done.stdout)["rows"]
+    assert (row["status"], row["cause"]) == ("flagged", "rate")
+    assert row["ours"]["units"] == row["theirs"]["units"]
+    assert Decimal(row["theirs"]["cost_usd"]) == Decimal("0.00001644") * calls
+    # 15.9 and 16.44 microdollars over the 129 tokens of each call
+    blended = "/1M tokens (input and output blended)"
+    assert row["detail"].startswith(f"ours $0.123256{blended}, theirs $0.127442{blended}")
+    assert "priced by catalog" in row["detail"], row["detail"]
+    # every rate of the card scaled by 16.44 / 15.9, for a person to review
+    assert "theirs/ours = 1.0339623" in proposal.read_text()
+    assert "  openai/gpt-4o-mini: {" in proposal.read_text()
+
+    # the export's period holds the day before, on which OpenAI billed nothing
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    period = ("--since", str(before), "--until", str(day + datetime.timedelta(days=1)))
+    exports = _openai_exports(missing, day, billed, quiet=before)
+    done = run_reconcile(config, "--format", "json", *period, *exports)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = {row["day"]: row for row in json.loads(done.stdout)["rows"]}
+    assert set(rows) == {str(before), str(day)}
+    gone = rows[str(before)]
+    assert (gone["status"], gone["cause"], gone["theirs"]) == ("flagged", "coverage", None)
+    assert gone["ours"]["units"]["output_tokens"] == str(9 * 2)
+    assert rows[str(day)]["status"] == "ok"
 
     # a malformed costs export: exit 2, naming the file, the result and the field
     usage, costs = _openai_exports(tmp_path, day, billed)

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from voicegateway.reconcile.billed import BilledUsage
+from voicegateway.reconcile.billed import BilledUsage, nothing_billed
 from voicegateway.reconcile.exports import JsonFile, all_or_nothing
 from voicegateway_anthropic.plugin import MODELS
 
@@ -98,7 +98,10 @@ def _read(path: Path, line: _Line) -> Iterator[BilledUsage]:
     for where, prefix, report in file.pages(file.load()):
         for at, bucket in file.objects(report, where, "data", prefix):
             day = _bucket_day(file, bucket, at)
-            for spot, result in file.objects(bucket, at, "results", f"{at}."):
+            results = list(file.objects(bucket, at, "results", f"{at}."))
+            if not results:  # a day the report covers and nothing was billed
+                yield nothing_billed("anthropic", day, "llm", f"{file.name}:{at}")
+            for spot, result in results:
                 billed = line(file, result, spot, day)
                 if billed is not None:
                     yield billed

@@ -46,7 +46,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from voicegateway.reconcile.billed import BilledUsage
+from voicegateway.reconcile.billed import BilledUsage, nothing_billed
 from voicegateway.reconcile.exports import JsonFile, all_or_nothing, utc_day_from_seconds
 from voicegateway_openai.plugin import MODELS
 
@@ -113,6 +113,8 @@ _Line = Callable[[JsonFile, dict, str, datetime.date], BilledUsage | None]
 
 def _read(path: Path, line: _Line) -> Iterator[BilledUsage]:
     file = JsonFile(path)
+    lines: list[BilledUsage] = []
+    empty: list[tuple[datetime.date, str]] = []  # buckets with no results: days billed nothing
     for where, prefix, page in file.pages(file.load()):
         if page.get("object", "page") != "page":
             raise file.error(where, "object", f"expected 'page', got {page['object']!r}")
@@ -120,10 +122,18 @@ def _read(path: Path, line: _Line) -> Iterator[BilledUsage]:
             day = _bucket_day(file, bucket, at)
             # The API answers "results"; the OpenAPI description of the costs page says "result".
             key = "results" if "results" in bucket or "result" not in bucket else "result"
-            for spot, result in file.objects(bucket, at, key, f"{at}."):
+            results = list(file.objects(bucket, at, key, f"{at}."))
+            if not results:
+                empty.append((day, at))
+            for spot, result in results:
                 billed = line(file, result, spot, day)
                 if billed is not None:
-                    yield billed
+                    lines.append(billed)
+    legs = sorted({billed.leg for billed in lines})
+    lines += [
+        nothing_billed("openai", d, leg, f"{file.name}:{at}") for d, at in empty for leg in legs
+    ]
+    return iter(lines)
 
 
 def _bucket_day(file: JsonFile, bucket: dict, at: str) -> datetime.date:

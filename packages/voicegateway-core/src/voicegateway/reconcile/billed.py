@@ -39,9 +39,10 @@ class BilledUsage:
     """One line of what a provider billed: a provider, model, day and leg, its units and cost.
 
     ``day`` is the billing day in the export's time zone (:attr:`UsageReader.timezone`).
-    A reader yields a line for every day (and model) its file covers, zeros included: the days
-    of the lines are the period compared, so a day the provider billed nothing at the edge of
-    the file must still be there for our calls that day to be flagged.
+    A reader yields a line for every day (and model) its file covers, zeros included (or, for a
+    day with nothing at all, :func:`nothing_billed`): the days of the lines are the period
+    compared, so a day the provider billed nothing at the edge of the file must still be there
+    for our calls that day to be flagged.
     ``cost_usd`` is None for a usage-only line; a cost-only line has no ``units``. ``account``
     is the provider-side project, workspace or API key id when the export names one. ``source``
     says where in the file the line came from (``usage.json:data[2].results[0]``,
@@ -63,6 +64,12 @@ class BilledUsage:
         unknown = set(self.units) - set(UNITS)
         if unknown:
             raise ValueError(f"unknown units {sorted(unknown)}; use {UNITS}")
+
+
+def nothing_billed(provider: str, day: datetime.date, leg: str, source: str) -> BilledUsage:
+    """A day the file covers on which nothing was billed for ``leg`` (an empty bucket): it
+    brings the day into the period compared, so our calls that day are flagged."""
+    return BilledUsage(provider, ALL_MODELS, day, leg, {}, None, source=source)
 
 
 class ExportError(ValueError):

@@ -140,8 +140,8 @@ def scopes(
                 )
             scope.first, scope.last = min(scope.first, first), max(scope.last, last)
             scope.legs.update(reader.legs or (line.leg,))
-            if line.model == ALL_MODELS:
-                scope.all_models.add(line.leg)
+            if line.model == ALL_MODELS and (line.units or line.cost_usd is not None):
+                scope.all_models.add(line.leg)  # not for nothing_billed() markers
             accounts.setdefault(line.provider, set()).add(line.account is not None)
     for provider, scope in found.items():
         if since is not None:
