@@ -1,31 +1,14 @@
-"""Fixtures for tests that cross packages: a voicegw.yaml pointing at the testkit's servers."""
+"""Fixtures for tests that cross packages: a voicegw.yaml pointing at the testkit's servers
+(``use_config`` itself comes from the testkit's pytest plugin)."""
 
 from __future__ import annotations
-
-import textwrap
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 import voicegateway
-from voicegateway import gateway as gateway_module
 
 OPENAI_KEY = "sk-test-openai-0123456789"
 DEEPGRAM_KEY = "dg-test-0123456789"
-
-
-@pytest.fixture
-def use_config(tmp_path: Path) -> Iterator[Callable[[str], voicegateway.Gateway]]:
-    """Write a voicegw.yaml and make it the process's gateway; restore the default after."""
-
-    def use(text: str, **kwargs) -> voicegateway.Gateway:
-        path = tmp_path / "voicegw.yaml"
-        path.write_text(textwrap.dedent(text))
-        return voicegateway.configure(path, **kwargs)
-
-    yield use
-    gateway_module._default = None
 
 
 @pytest.fixture

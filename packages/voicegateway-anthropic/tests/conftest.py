@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 import voicegateway
-from voicegateway import gateway as gateway_module
 from voicegateway_testkit.servers.anthropic import AnthropicServer
 
 ANTHROPIC_KEY = "sk-ant-test-0123456789"
@@ -19,19 +16,6 @@ ANTHROPIC_KEY = "sk-ant-test-0123456789"
 def anthropic_server() -> Iterator[AnthropicServer]:
     with AnthropicServer(api_key=ANTHROPIC_KEY) as server:
         yield server
-
-
-@pytest.fixture
-def use_config(tmp_path: Path) -> Iterator[Callable[[str], voicegateway.Gateway]]:
-    """Write a voicegw.yaml and make it the process's gateway; restore the default after."""
-
-    def use(text: str) -> voicegateway.Gateway:
-        path = tmp_path / "voicegw.yaml"
-        path.write_text(textwrap.dedent(text))
-        return voicegateway.configure(path)
-
-    yield use
-    gateway_module._default = None
 
 
 @pytest.fixture

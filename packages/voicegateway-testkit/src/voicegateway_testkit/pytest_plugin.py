@@ -7,6 +7,9 @@ point (disable with ``-p no:voicegateway``).
   (deepgram, cartesia, elevenlabs, ...) need outside a LiveKit job; yields the session.
 - ``no_retry``: ``APIConnectOptions(max_retry=0, timeout=5)``, so a failing call fails at once
   instead of retrying with back-off.
+- ``use_config``: ``use_config(text, **kwargs)`` writes ``text`` (dedented) as the test's
+  voicegw.yaml and makes it the process's gateway (``voicegateway.configure``); the default
+  gateway comes back after the test.
 - ``no_provider_keys`` (autouse): removes every provider and LiveKit credential from the
   environment, so no test reaches a real account by accident. A test that needs one sets it.
 - ``private_data_dir`` (autouse): a fresh ``$XDG_DATA_HOME``, so the default usage ledger of
@@ -20,7 +23,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -103,3 +107,20 @@ def no_retry() -> APIConnectOptions:
     from livekit.agents import APIConnectOptions
 
     return APIConnectOptions(max_retry=0, timeout=5)
+
+
+@pytest.fixture
+def use_config(tmp_path: Path) -> Iterator[Any]:
+    """A voicegw.yaml in the test's ``tmp_path``, configured as the process's gateway."""
+    import textwrap
+
+    import voicegateway
+    from voicegateway import gateway as gateway_module
+
+    def use(text: str, **kwargs: Any) -> voicegateway.Gateway:
+        path = tmp_path / "voicegw.yaml"
+        path.write_text(textwrap.dedent(text))
+        return voicegateway.configure(path, **kwargs)
+
+    yield use
+    gateway_module._default = None
