@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from livekit.agents import Agent, AgentSession, stt, tts
+from livekit.agents import stt, tts
 from livekit.plugins import deepgram as lk_deepgram
 from livekit.plugins import openai as lk_openai
 
 from voicegateway import inference
 from voicegateway_testkit.audio import audio_frames, pcm_silence
-from voicegateway_testkit.fakes import FakeAudioInput, FakeAudioOutput
+from voicegateway_testkit.fakes import voice_turn
 
 from .conftest import DEEPGRAM_KEY, OPENAI_KEY
 
@@ -25,23 +25,14 @@ async def test_voice_turn_meters_stt_llm_and_tts(cloud, openai_server, deepgram_
     assert isinstance(voice.plugin, lk_deepgram.TTS)
     assert voice.plugin.model == "aura-2-andromeda-en"  # the voice suffix became Deepgram's name
 
-    session = AgentSession(
-        stt=listener,
-        llm=inference.LLM("openai/gpt-4o-mini"),
-        tts=voice,
-        vad=None,
-        turn_handling={"turn_detection": "stt", "endpointing": {"min_delay": 0.0}},
+    await voice_turn(
+        listener,
+        inference.LLM("openai/gpt-4o-mini"),
+        voice,
+        instructions="Take bookings.",
+        seconds=1.2,
+        frequency=220,
     )
-    mic, speaker = FakeAudioInput(), FakeAudioOutput()
-    session.input.audio, session.output.audio = mic, speaker
-    await session.start(Agent(instructions="Take bookings."))
-    try:
-        mic.push_seconds(1.2, frequency=220)
-        async with asyncio.timeout(10):
-            while not speaker.segments:
-                await asyncio.sleep(0.02)
-    finally:
-        await session.aclose()
     await asyncio.sleep(0.1)
 
     records = cloud.records()

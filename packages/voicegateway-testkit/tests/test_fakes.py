@@ -19,11 +19,10 @@ from livekit.agents.metrics.usage import LLMModelUsage, STTModelUsage, TTSModelU
 
 from voicegateway_testkit.audio import audio_frames, pcm_silence
 from voicegateway_testkit.fakes import (
-    FakeAudioInput,
-    FakeAudioOutput,
     FakeLLM,
     FakeSTT,
     FakeTTS,
+    voice_turn,
 )
 
 
@@ -187,24 +186,14 @@ async def test_text_turn_in_agent_session():
 
 
 async def test_voice_turn_in_agent_session_meters_stt_llm_and_tts():
-    session = AgentSession(
-        stt=FakeSTT(transcript="What time is it?"),
-        llm=FakeLLM(reply="It is noon."),
-        tts=FakeTTS(),
-        vad=None,
-        turn_handling={"turn_detection": "stt", "endpointing": {"min_delay": 0.0}},
+    turn = await voice_turn(
+        FakeSTT(transcript="What time is it?"),
+        FakeLLM(reply="It is noon."),
+        FakeTTS(),
+        instructions="Tell the time.",
+        timeout=5,
     )
-    mic, speaker = FakeAudioInput(), FakeAudioOutput()
-    session.input.audio, session.output.audio = mic, speaker
-    await session.start(Agent(instructions="Tell the time."))
-    try:
-        mic.push_seconds(1.0)
-        async with asyncio.timeout(5):
-            while not speaker.segments:
-                await asyncio.sleep(0.02)
-        usage = {type(u): u for u in session.usage.model_usage}
-    finally:
-        await session.aclose()
+    speaker, usage = turn.speaker, {type(u): u for u in turn.usage}
 
     # LiveKit's AudioEmitter adds a few 10 ms tail frames to what the TTS pushed
     assert speaker.segments[0].seconds == pytest.approx(len("It is noon.") * 0.05, abs=0.05)

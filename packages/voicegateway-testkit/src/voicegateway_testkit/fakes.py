@@ -452,3 +452,47 @@ class FakeAudioOutput(io.AudioOutput):
     def _finish(self, seconds: float, interrupted: bool) -> None:
         self.segments.append(PlayedSegment(seconds=seconds, interrupted=interrupted))
         self.on_playback_finished(playback_position=seconds, interrupted=interrupted)
+
+
+@dataclass
+class VoiceTurn:
+    """What :func:`voice_turn` saw: the played segments and the session's model usage."""
+
+    speaker: FakeAudioOutput
+    usage: list[Any]
+
+
+async def voice_turn(
+    stt: Any,
+    llm: Any,
+    tts: Any,
+    *,
+    instructions: str = "Be brief.",
+    seconds: float = 1.0,
+    frequency: float | None = None,
+    timeout: float = 10.0,
+) -> VoiceTurn:
+    """One spoken turn through a real ``AgentSession`` with no room: ``seconds`` of audio into
+    the microphone (the STT's turn detection ends the turn), until the agent's reply has been
+    played, then the session is closed."""
+    from livekit.agents import Agent, AgentSession
+
+    session = AgentSession(
+        stt=stt,
+        llm=llm,
+        tts=tts,
+        vad=None,
+        turn_handling={"turn_detection": "stt", "endpointing": {"min_delay": 0.0}},
+    )
+    mic, speaker = FakeAudioInput(), FakeAudioOutput()
+    session.input.audio, session.output.audio = mic, speaker
+    await session.start(Agent(instructions=instructions))
+    try:
+        mic.push_seconds(seconds, frequency=frequency)
+        async with asyncio.timeout(timeout):
+            while not speaker.segments:
+                await asyncio.sleep(0.02)
+        usage = list(session.usage.model_usage)
+    finally:
+        await session.aclose()
+    return VoiceTurn(speaker, usage)
