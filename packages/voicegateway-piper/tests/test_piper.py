@@ -18,8 +18,7 @@ from voicegateway.errors import ProviderUnavailable
 from voicegateway_piper.plugin import speaker_id
 from voicegateway_piper.tts import PiperTTS, VoiceOptions, load_voice
 from voicegateway_testkit.conformance import wait_ended
-
-from .conftest import with_ticker
+from voicegateway_testkit.loop import measure_loop_gaps
 
 LONG = (
     "Piper makes its audio one sentence at a time, which lets the first one play early. "
@@ -86,7 +85,7 @@ async def test_synthesis_does_not_block_the_event_loop(use_config):
     voice = inference.TTS("piper/en_US-joe-medium")
     await synthesize(voice, "Loaded.")
 
-    (frames, _), longest_gap, took = await with_ticker(synthesize(voice, LONG))
+    (frames, _), longest_gap, took = await measure_loop_gaps(synthesize(voice, LONG))
 
     assert frames
     # an engine on the loop would hold it for a whole sentence at least

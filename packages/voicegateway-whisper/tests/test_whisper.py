@@ -19,9 +19,10 @@ from voicegateway import inference
 from voicegateway.config.errors import ConfigError
 from voicegateway.errors import ProviderUnavailable
 from voicegateway_testkit.conformance import wait_ended
+from voicegateway_testkit.loop import measure_loop_gaps
 from voicegateway_whisper.stt import SAMPLE_RATE, WhisperSTT, _mono_16k
 
-from .conftest import SPEECH_TEXT, with_ticker
+from .conftest import SPEECH_TEXT
 
 
 def words(text: str) -> str:
@@ -73,7 +74,7 @@ async def test_recognition_does_not_block_the_event_loop(use_config, tiny_en, sp
     listener = inference.STT("whisper/tiny.en")
     await listener.recognize(speech_frames)  # the model is loaded: time transcription alone
 
-    event, longest_gap, took = await with_ticker(listener.recognize(speech_frames))
+    event, longest_gap, took = await measure_loop_gaps(listener.recognize(speech_frames))
 
     assert heard(event.alternatives[0].text, SPEECH_TEXT), event.alternatives[0].text
     # an engine on the loop would hold it for the whole transcription

@@ -17,7 +17,8 @@ from pydantic import Field
 from voicegateway.config.schema import ProviderSettings
 from voicegateway.errors import ProviderUnavailable
 from voicegateway.hookspecs import hookimpl
-from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.local_engines import local_provider_spec
+from voicegateway.providers import BuildRequest, ModelInfo
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -99,15 +100,12 @@ def make_tts(request: BuildRequest) -> Any:
 @hookimpl
 def register_providers(register):
     register(
-        ProviderSpec(
-            id="kokoro",
+        local_provider_spec(
+            "kokoro",
+            "voicegateway_kokoro.tts",
             tts=make_tts,
-            price_catalog=None,
             models=MODELS,
             default_models={"tts": "v1.0"},
             settings=KokoroSettings,
-            # Not a livekit.plugins module, but where the LiveKit class lives: attach() finds the
-            # provider of a plain KokoroTTS by it.
-            livekit_plugins=("voicegateway_kokoro.tts",),
         )
     )

@@ -10,10 +10,6 @@ per process and shared.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,10 +17,10 @@ import numpy as np
 from livekit.agents import APIConnectOptions, APIError, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
+from voicegateway.local_engines import EngineCache
+
 if TYPE_CHECKING:
     from kokoro_onnx import Kokoro
-
-log = logging.getLogger("voicegateway.kokoro")
 
 SAMPLE_RATE = 24000
 """What every Kokoro model produces (``kokoro_onnx.config.SAMPLE_RATE``)."""
@@ -38,29 +34,13 @@ class EngineOptions:
     voices_path: str
 
 
-_engines: dict[EngineOptions, Kokoro] = {}
-_engines_lock = threading.Lock()
+def _load(options: EngineOptions) -> Kokoro:
+    from kokoro_onnx import Kokoro
+
+    return Kokoro(options.model_path, options.voices_path)
 
 
-def load_engine(options: EngineOptions) -> Kokoro:
-    """The model for ``options``, loaded by the first caller while the others wait. Blocking:
-    call it from a worker thread."""
-    engine = _engines.get(options)
-    if engine is None:
-        with _engines_lock:
-            engine = _engines.get(options)
-            if engine is None:
-                from kokoro_onnx import Kokoro
-
-                started = time.perf_counter()
-                engine = Kokoro(options.model_path, options.voices_path)
-                _engines[options] = engine
-                log.info(
-                    "loaded Kokoro model %s in %.1f s",
-                    options.model_path,
-                    time.perf_counter() - started,
-                )
-    return engine
+_engines: EngineCache[EngineOptions, Kokoro] = EngineCache("kokoro", "Kokoro model", _load)
 
 
 class KokoroTTS(tts.TTS):
@@ -100,18 +80,15 @@ class KokoroTTS(tts.TTS):
 
     def prewarm(self) -> None:
         """Start loading the model in the background, so the first reply does not wait."""
-        threading.Thread(
-            target=load_engine, args=(self._engine,), name="kokoro-load", daemon=True
-        ).start()
+        _engines.prewarm(self._engine)
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> tts.ChunkedStream:
         return _KokoroStream(tts=self, input_text=text, conn_options=conn_options)
 
-    def _synthesize_pcm(self, text: str) -> bytes:
-        """Runs in a worker thread: load (first use), phonemize and synthesize; 16-bit PCM."""
-        engine = load_engine(self._engine)
+    def _synthesize_pcm(self, engine: Kokoro, text: str) -> bytes:
+        """Runs in a worker thread, the model loaded: phonemize and synthesize; 16-bit PCM."""
         audio, _ = engine.create(text, voice=self._voice, speed=self._speed, lang=self._lang)
         return (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
@@ -128,9 +105,8 @@ class _KokoroStream(tts.ChunkedStream):
             num_channels=1,
             mime_type="audio/pcm",
         )
-        loop = asyncio.get_running_loop()
         try:
-            pcm = await loop.run_in_executor(None, self._tts._synthesize_pcm, self.input_text)
+            pcm = await _engines.run(self._tts._engine, self._tts._synthesize_pcm, self.input_text)
         except Exception as exc:
             raise APIError(f"Kokoro could not synthesize: {exc}", retryable=False) from exc
         output_emitter.push(pcm)

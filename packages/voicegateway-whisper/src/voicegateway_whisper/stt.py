@@ -8,11 +8,7 @@ model is loaded once per process and shared by every ``WhisperSTT`` that uses it
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
-import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,10 +19,10 @@ from livekit.agents.language import LanguageCode
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 
+from voicegateway.local_engines import EngineCache
+
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
-
-log = logging.getLogger("voicegateway.whisper")
 
 SAMPLE_RATE = 16000
 """Whisper's feature extractor takes 16 kHz mono float32."""
@@ -42,34 +38,18 @@ class EngineOptions:
     cpu_threads: int = 0
 
 
-_engines: dict[EngineOptions, WhisperModel] = {}
-_engines_lock = threading.Lock()
+def _load(options: EngineOptions) -> WhisperModel:
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(
+        options.model_path,
+        device=options.device,
+        compute_type=options.compute_type,
+        cpu_threads=options.cpu_threads,
+    )
 
 
-def load_engine(options: EngineOptions) -> WhisperModel:
-    """The model for ``options``, loaded by the first caller while the others wait. Blocking:
-    call it from a worker thread."""
-    engine = _engines.get(options)
-    if engine is None:
-        with _engines_lock:
-            engine = _engines.get(options)
-            if engine is None:
-                from faster_whisper import WhisperModel
-
-                started = time.perf_counter()
-                engine = WhisperModel(
-                    options.model_path,
-                    device=options.device,
-                    compute_type=options.compute_type,
-                    cpu_threads=options.cpu_threads,
-                )
-                _engines[options] = engine
-                log.info(
-                    "loaded Whisper model %s in %.1f s",
-                    options.model_path,
-                    time.perf_counter() - started,
-                )
-    return engine
+_engines: EngineCache[EngineOptions, WhisperModel] = EngineCache("whisper", "Whisper model", _load)
 
 
 def _mono_16k(frame: rtc.AudioFrame) -> np.ndarray:
@@ -115,9 +95,7 @@ class WhisperSTT(stt.STT):
 
     def prewarm(self) -> None:
         """Start loading the model in the background, so the first utterance does not wait."""
-        threading.Thread(
-            target=load_engine, args=(self._engine,), name="whisper-load", daemon=True
-        ).start()
+        _engines.prewarm(self._engine)
 
     async def _recognize_impl(
         self,
@@ -128,9 +106,8 @@ class WhisperSTT(stt.STT):
     ) -> stt.SpeechEvent:
         frame = rtc.combine_audio_frames(buffer)
         language = language if is_given(language) and language else self._language
-        loop = asyncio.get_running_loop()
         try:
-            data = await loop.run_in_executor(None, self._transcribe, frame, language)
+            data = await _engines.run(self._engine, self._transcribe, frame, language)
         except Exception as exc:
             raise APIError(f"Whisper could not transcribe: {exc}", retryable=False) from exc
         return stt.SpeechEvent(
@@ -139,9 +116,10 @@ class WhisperSTT(stt.STT):
             alternatives=[data],
         )
 
-    def _transcribe(self, frame: rtc.AudioFrame, language: str | None) -> stt.SpeechData:
-        """Runs in a worker thread: load (first use), resample, transcribe."""
-        engine = load_engine(self._engine)
+    def _transcribe(
+        self, engine: WhisperModel, frame: rtc.AudioFrame, language: str | None
+    ) -> stt.SpeechData:
+        """Runs in a worker thread, the model loaded: resample, transcribe."""
         segments, info = engine.transcribe(
             _mono_16k(frame), language=language, beam_size=self._beam_size
         )
