@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,9 +16,14 @@ from voicegateway_anthropic.usage_export import model_name
 from voicegateway_testkit.exports import (
     assert_export_error,
     broken_copy,
+    check_missing_day,
+    check_refused,
     drop_at,
+    installed_claims,
+    ledger_config,
+    reconcile_rows,
+    record_llm_calls,
     registered_readers,
-    run_reconcile,
     set_at,
 )
 
@@ -229,23 +230,9 @@ def test_every_installed_reader_leaves_these_files_to_anthropic_and_nothing_impo
     """Through the plugin host ``voicegw reconcile`` uses, in a fresh interpreter: loading all
     plugins' readers does not import the parsing module, and of all of them only the right
     Anthropic reader claims each example file."""
-    script = textwrap.dedent(f"""
-        import json, pathlib, sys
-        from voicegateway.plugins import PluginHost
-
-        readers = PluginHost().usage_readers()
-        loaded = "voicegateway_anthropic.usage_export" in sys.modules
-        claims = {{
-            path.name: [r.name for r in readers if r.sniff(path.name, path.read_bytes()[:65536])]
-            for path in sorted(pathlib.Path({str(EXPORTS)!r}).glob("*.json"))
-        }}
-        print(json.dumps({{"loaded": loaded, "claims": claims}}))
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["loaded"] is False
-    assert result["claims"] == {
+    loaded, claims = installed_claims(EXPORTS, "voicegateway_anthropic.usage_export")
+    assert loaded is False
+    assert claims == {
         "cost_report.json": ["anthropic-cost-report"],
         "usage_report.json": ["anthropic-usage-report"],
     }
@@ -253,29 +240,8 @@ def test_every_installed_reader_leaves_these_files_to_anthropic_and_nothing_impo
 
 # -- end to end: records from real calls against the fake server, `voicegw reconcile` ------------
 
-JOB = textwrap.dedent("""
-    import asyncio, datetime, sys
-    from livekit.agents import llm
-    import voicegateway
-    from voicegateway import inference
-    from voicegateway_testkit.ledger_days import record_days
-
-    gateway = voicegateway.configure(sys.argv[2])
-    if len(sys.argv) > 3:  # records stamped with this day, as if the calls had run then
-        record_days(gateway, datetime.date.fromisoformat(sys.argv[3]))
-
-    async def main():
-        model = inference.LLM("anthropic/claude-sonnet-4-20250514")
-        ctx = llm.ChatContext.empty()
-        ctx.add_message(role="system", content="You take bookings.")
-        ctx.add_message(role="user", content="Is seven free?")
-        for _ in range(int(sys.argv[1])):
-            async with model.chat(chat_ctx=ctx) as stream:
-                async for _ in stream:
-                    pass
-
-    asyncio.run(main())
-""")
+MODEL = "anthropic/claude-sonnet-4-20250514"
+CHAT = [("system", "You take bookings."), ("user", "Is seven free?")]
 
 # Anthropic's published Claude Sonnet 4 prices in cents per token: what the cost report bills
 CENTS = {
@@ -350,17 +316,9 @@ def test_voicegw_reconcile_against_anthropic_reports(tmp_path, anthropic_server)
     anthropic_server.cache_read_input_tokens = 5
     anthropic_server.cache_creation_input_tokens = 7
     anthropic_server.output_tokens = 4
-    config = tmp_path / "voicegw.yaml"
-    config.write_text(
-        textwrap.dedent(f"""
-        providers:
-          anthropic: {{api_key: {ANTHROPIC_KEY}, base_url: "{anthropic_server.url}"}}
-        storage: {{path: "{tmp_path / "usage.duckdb"}", flush_interval: 0.1}}
-    """)
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    job = subprocess.run([sys.executable, "-c", JOB, "5", str(config)], env=env)
-    assert job.returncode == 0
+    block = {"api_key": ANTHROPIC_KEY, "base_url": anthropic_server.url}
+    config = ledger_config(tmp_path, "anthropic", block)
+    record_llm_calls(config, MODEL, 5, CHAT)
     day = datetime.datetime.now(datetime.UTC).date()
     calls = len(anthropic_server.requests_for("/v1/messages"))
     assert calls == 5
@@ -373,14 +331,11 @@ def test_voicegw_reconcile_against_anthropic_reports(tmp_path, anthropic_server)
     billed = {token_type: count * calls for token_type, count in per_call.items()}
     # two more calls recorded on the day before: only the missing-day reports' period holds it
     before = day - datetime.timedelta(days=1)
-    job = subprocess.run([sys.executable, "-c", JOB, "2", str(config), str(before)], env=env)
-    assert job.returncode == 0
+    record_llm_calls(config, MODEL, 2, CHAT, day=before)
 
     exact = tmp_path / "exact"
     exact.mkdir()
-    done = run_reconcile(config, "--format", "json", *_anthropic_reports(exact, day, billed))
-    assert done.returncode == 0, done.stdout + done.stderr
-    [row] = json.loads(done.stdout)["rows"]
+    [row] = reconcile_rows(config, *_anthropic_reports(exact, day, billed))
     assert (row["model"], row["day"], row["leg"], row["status"]) == (
         "claude-sonnet-4-20250514",
         day.isoformat(),
@@ -394,9 +349,7 @@ def test_voicegw_reconcile_against_anthropic_reports(tmp_path, anthropic_server)
     gap = tmp_path / "gap"
     gap.mkdir()
     more = {**billed, "cache_creation.ephemeral_5m_input_tokens": 12 * calls}
-    done = run_reconcile(config, "--format", "json", *_anthropic_reports(gap, day, more))
-    assert done.returncode == 1, done.stdout + done.stderr
-    [row] = json.loads(done.stdout)["rows"]
+    [row] = reconcile_rows(config, *_anthropic_reports(gap, day, more), exit_code=1)
     assert (row["status"], row["cause"]) == ("flagged", "units")
 
     # Anthropic billed output at 0.00165 cents a token, not the 0.0015 we priced: 3.4 % more
@@ -405,9 +358,7 @@ def test_voicegw_reconcile_against_anthropic_reports(tmp_path, anthropic_server)
     proposal = tmp_path / "overrides.yaml"
     raised = {**CENTS, "output_tokens": Decimal("0.00165")}
     reports = _anthropic_reports(rate, day, billed, cents=raised)
-    done = run_reconcile(config, "--format", "json", "--write-overrides", proposal, *reports)
-    assert done.returncode == 1, done.stdout + done.stderr
-    [row] = json.loads(done.stdout)["rows"]
+    [row] = reconcile_rows(config, "--write-overrides", proposal, *reports, exit_code=1)
     assert (row["status"], row["cause"]) == ("flagged", "rate")
     assert row["ours"]["units"] == row["theirs"]["units"]
     assert Decimal(row["theirs"]["cost_usd"]) == Decimal("0.00018375") * calls
@@ -424,21 +375,14 @@ def test_voicegw_reconcile_against_anthropic_reports(tmp_path, anthropic_server)
     missing.mkdir()
     period = ("--since", str(before), "--until", str(day + datetime.timedelta(days=1)))
     reports = _anthropic_reports(missing, day, billed, quiet=before)
-    done = run_reconcile(config, "--format", "json", *period, *reports)
-    assert done.returncode == 1, done.stdout + done.stderr
-    rows = {row["day"]: row for row in json.loads(done.stdout)["rows"]}
-    assert set(rows) == {str(before), str(day)}
-    gone = rows[str(before)]
-    assert (gone["status"], gone["cause"], gone["theirs"]) == ("flagged", "coverage", None)
-    assert gone["ours"]["units"]["output_tokens"] == str(4 * 2)
-    assert rows[str(day)]["status"] == "ok"
+    ours = check_missing_day(reconcile_rows(config, *period, *reports, exit_code=1), before, day)
+    assert ours["units"]["output_tokens"] == str(4 * 2)
 
     # a malformed usage report: exit 2, naming the file, the result and the field
     usage, costs = _anthropic_reports(tmp_path, day, billed)
     report = json.loads(usage.read_text())
     report["data"][0]["results"][0]["output_tokens"] = "20"
     usage.write_text(json.dumps(report))
-    done = run_reconcile(config, "--format", "json", usage, costs)
-    assert done.returncode == 2
-    assert "usage_report.json: data[0].results[0], column 'output_tokens'" in done.stderr
-    assert done.stdout == ""
+    check_refused(
+        config, [usage, costs], "usage_report.json: data[0].results[0], column 'output_tokens'"
+    )

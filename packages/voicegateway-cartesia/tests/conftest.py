@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 
 import pytest
 
 import voicegateway
-from voicegateway import gateway as gateway_module
 from voicegateway_testkit.servers.cartesia import CartesiaServer
 
 CARTESIA_KEY = "sk_car_test_0123456789"
@@ -21,18 +19,13 @@ def cartesia_server() -> Iterator[CartesiaServer]:
 
 
 @pytest.fixture
-def gateway(tmp_path, cartesia_server, monkeypatch) -> Iterator[voicegateway.Gateway]:
+def gateway(cartesia_server, use_config, monkeypatch) -> voicegateway.Gateway:
     """The process's gateway: ``cartesia`` at the local server, its key from the environment."""
     monkeypatch.setenv("CARTESIA_API_KEY", CARTESIA_KEY)
-    path = tmp_path / "voicegw.yaml"
-    path.write_text(
-        textwrap.dedent(f"""
-            default_project: app
-            providers:
-              cartesia: {{base_url: "{cartesia_server.url}"}}
-            models:
-              voice: cartesia/sonic-3:a0e99841-438c-4a64-b679-ae501e7d6091
-        """)
-    )
-    yield voicegateway.configure(path)
-    gateway_module._default = None
+    return use_config(f"""
+        default_project: app
+        providers:
+          cartesia: {{base_url: "{cartesia_server.url}"}}
+        models:
+          voice: cartesia/sonic-3:a0e99841-438c-4a64-b679-ae501e7d6091
+    """)

@@ -5,30 +5,24 @@ sent, so every record's ``characters`` is checked against what the server receiv
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
-from livekit import rtc
 from livekit.agents import APIConnectionError, APIStatusError
 from livekit.plugins import cartesia as lk_cartesia
 
 from voicegateway import inference
 from voicegateway_testkit.conformance import wait_ended
+from voicegateway_testkit.tts_checks import (
+    check_plugin_import_is_light,
+    failed_call,
+    speak,
+    synthesize,
+)
 
 VOICE_ID = "a0e99841-438c-4a64-b679-ae501e7d6091"
 KEY = "sk_car_test_0123456789"  # conftest.CARTESIA_KEY
 SONIC_PER_CHAR = Decimal("0.05") / 1000  # voice-prices: cartesia/sonic-3, input_kchars
-
-
-async def _speak(voice: inference.TTS, pieces: list[str]) -> list[rtc.AudioFrame]:
-    """Push ``pieces`` to one stream, as an LLM's tokens arrive, and collect the audio."""
-    async with voice.stream() as stream:
-        for piece in pieces:
-            stream.push_text(piece)
-        stream.end_input()
-        return [event.frame async for event in stream]
 
 
 async def test_synthesize_bills_the_transcript_sent(gateway, cartesia_server, lk_http, no_retry):
@@ -37,8 +31,7 @@ async def test_synthesize_bills_the_transcript_sent(gateway, cartesia_server, lk
     assert isinstance(voice.plugin, lk_cartesia.TTS)
     reported = []
     voice.on("metrics_collected", reported.append)
-    async with voice.synthesize(text) as stream:
-        frames = [event.frame async for event in stream]
+    frames = await synthesize(voice, text)
 
     assert frames and all(f.sample_rate == 24000 and f.num_channels == 1 for f in frames)
     assert sum(f.duration for f in frames) == pytest.approx(len(text) * 0.05, abs=0.05)
@@ -63,7 +56,7 @@ async def test_stream_bills_the_text_pushed(gateway, cartesia_server, lk_http, n
     voice = inference.TTS("cartesia/sonic-3", voice=VOICE_ID, conn_options=no_retry)
     reported = []
     voice.on("metrics_collected", reported.append)
-    frames = await _speak(voice, pieces)
+    frames = await speak(voice, pieces)
 
     assert sum(f.duration for f in frames) > 1.0
     [connection] = cartesia_server.requests_for("/tts/websocket")
@@ -111,8 +104,7 @@ async def test_voice_language_and_sample_rate_reach_cartesia(
     voice = inference.TTS(
         "cartesia/sonic-turbo:fr-voice", language="fr", sample_rate=16000, conn_options=no_retry
     )
-    async with voice.synthesize("Bonjour.") as stream:
-        frames = [event.frame async for event in stream]
+    frames = await synthesize(voice, "Bonjour.")
     assert {f.sample_rate for f in frames} == {16000}
     [request] = cartesia_server.requests_for("/tts/bytes")
     assert request.json["model_id"] == "sonic-turbo"
@@ -127,19 +119,10 @@ async def test_a_wrong_key_raises_401_without_the_key(
     gateway, cartesia_server, lk_http, no_retry, path
 ):
     voice = inference.TTS("voice", api_key="sk_car_wrong_987654321", conn_options=no_retry)
-    with pytest.raises(APIStatusError) as failure:
-        if path == "synthesize":
-            async with voice.synthesize("Hello.") as stream:
-                async for _ in stream:
-                    pass
-        else:
-            await _speak(voice, ["Hello."])
-    await wait_ended(voice)
-
-    assert failure.value.status_code == 401 and not failure.value.retryable
-    assert "987654321" not in repr(failure.value)
-    [record] = gateway.records()
-    assert (record.status, record.error_class) == ("error", "APIStatusError")
+    call = synthesize(voice, "Hello.") if path == "synthesize" else speak(voice, ["Hello."])
+    failure = await failed_call(gateway, voice, call, APIStatusError)
+    assert failure.status_code == 401 and not failure.retryable
+    assert "987654321" not in repr(failure)
 
 
 async def test_a_server_error_is_retryable_and_recorded(
@@ -147,14 +130,8 @@ async def test_a_server_error_is_retryable_and_recorded(
 ):
     cartesia_server.fault("/tts/bytes", status=500, times=1)
     voice = inference.TTS("voice", conn_options=no_retry)
-    with pytest.raises(APIStatusError) as failure:
-        async with voice.synthesize("Hello.") as stream:
-            async for _ in stream:
-                pass
-    await wait_ended(voice)
-    assert failure.value.status_code == 500 and failure.value.retryable
-    [record] = gateway.records()
-    assert (record.status, record.error_class) == ("error", "APIStatusError")
+    failure = await failed_call(gateway, voice, synthesize(voice, "Hello."), APIStatusError)
+    assert failure.status_code == 500 and failure.retryable
 
 
 async def test_a_websocket_dropped_mid_stream(gateway, cartesia_server, lk_http, no_retry):
@@ -163,45 +140,29 @@ async def test_a_websocket_dropped_mid_stream(gateway, cartesia_server, lk_http,
     cartesia_server.fault("/tts/websocket", drop_after=2, times=1)
     text = "Your table for two is booked for seven tonight."
     voice = inference.TTS("voice", conn_options=no_retry)
-    with pytest.raises(APIStatusError, match="closed unexpectedly"):
-        await _speak(voice, [text])
-    await wait_ended(voice)
+    call = speak(voice, [text])
+    await failed_call(gateway, voice, call, APIStatusError, match="closed unexpectedly")
 
     [received] = cartesia_server.transcripts()
     assert received.rstrip() == text
-    [record] = gateway.records()
-    assert (record.status, record.error_class) == ("error", "APIStatusError")
-    assert record.characters == len(text)
+    assert gateway.records()[0].characters == len(text)
 
 
 async def test_a_bytes_response_dropped_mid_stream(gateway, cartesia_server, lk_http, no_retry):
     cartesia_server.fault("/tts/bytes", drop_after=1, times=1)
     voice = inference.TTS("voice", conn_options=no_retry)
-    with pytest.raises(APIConnectionError):
-        async with voice.synthesize("Your table for two is booked.") as stream:
-            async for _ in stream:
-                pass
-    await wait_ended(voice)
-    [record] = gateway.records()
-    assert (record.status, record.error_class) == ("error", "APIConnectionError")
+    await failed_call(
+        gateway, voice, synthesize(voice, "Your table for two is booked."), APIConnectionError
+    )
 
 
 async def test_a_refused_connection_bills_nothing(gateway, cartesia_server, lk_http, no_retry):
     cartesia_server.fault("/tts/websocket", status=401, times=1)
     voice = inference.TTS("voice", conn_options=no_retry)
-    with pytest.raises(APIStatusError):
-        await _speak(voice, ["Hello there."])
-    await wait_ended(voice)
+    await failed_call(gateway, voice, speak(voice, ["Hello there."]), APIStatusError)
     assert cartesia_server.transcripts() == []  # the handshake was refused: no text was sent
-    [record] = gateway.records()
-    assert record.status == "error"
-    assert record.characters == 0
+    assert gateway.records()[0].characters == 0
 
 
 def test_importing_the_plugin_module_loads_no_livekit_plugin():
-    code = (
-        "import sys, voicegateway_cartesia.plugin as p\n"
-        "assert p.VOICEGATEWAY_PLUGIN_API == 1\n"
-        "assert 'livekit.plugins.cartesia' not in sys.modules, 'imported at module level'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    check_plugin_import_is_light("voicegateway_cartesia", "livekit.plugins.cartesia")

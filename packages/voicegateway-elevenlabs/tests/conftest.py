@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 
 import pytest
 
 import voicegateway
-from voicegateway import gateway as gateway_module
 from voicegateway_testkit.servers.elevenlabs import ElevenLabsServer
 
 ELEVENLABS_KEY = "sk_test_elevenlabs_0123456789"
@@ -22,18 +20,13 @@ def elevenlabs_server() -> Iterator[ElevenLabsServer]:
 
 
 @pytest.fixture
-def gateway(tmp_path, elevenlabs_server, monkeypatch) -> Iterator[voicegateway.Gateway]:
+def gateway(elevenlabs_server, use_config, monkeypatch) -> voicegateway.Gateway:
     """The process's gateway: ``elevenlabs`` at the local server, its key from the environment."""
     monkeypatch.setenv("ELEVEN_API_KEY", ELEVENLABS_KEY)
-    path = tmp_path / "voicegw.yaml"
-    path.write_text(
-        textwrap.dedent(f"""
-            default_project: app
-            providers:
-              elevenlabs: {{base_url: "{elevenlabs_server.url}/v1"}}
-            models:
-              voice: elevenlabs/eleven_flash_v2_5:{VOICE}
-        """)
-    )
-    yield voicegateway.configure(path)
-    gateway_module._default = None
+    return use_config(f"""
+        default_project: app
+        providers:
+          elevenlabs: {{base_url: "{elevenlabs_server.url}/v1"}}
+        models:
+          voice: elevenlabs/eleven_flash_v2_5:{VOICE}
+    """)

@@ -5,30 +5,25 @@ from __future__ import annotations
 
 import pytest
 
-from voicegateway_testkit.conformance import ProviderConformance, drive_tts
+from voicegateway_testkit.conformance import ProviderConformance
 from voicegateway_testkit.servers.elevenlabs import ElevenLabsServer
-
-KEY = "sk_conformance_elevenlabs_0123456789"
+from voicegateway_testkit.tts_checks import billed_characters
 
 
 class TestConformance(ProviderConformance):
     provider = "elevenlabs"
-    api_key = KEY
+    api_key = "sk_test_elevenlabs_0123456789"  # conftest.ELEVENLABS_KEY
 
     @pytest.fixture
-    def server(self):
-        with ElevenLabsServer(api_key=KEY) as server:
-            yield server
+    def server(self, elevenlabs_server: ElevenLabsServer) -> ElevenLabsServer:
+        return elevenlabs_server
 
     @pytest.fixture
     def provider_block(self, server: ElevenLabsServer) -> dict:
         return {"base_url": f"{server.url}/v1", "api_key": self.api_key}
 
     async def bill_tts(self, tts, server: ElevenLabsServer) -> dict[str, float]:
-        before = len(server.texts())
-        await drive_tts(tts, "Your table for two is booked for seven tonight.")
-        [text] = server.texts()[before:]
-        return {"characters": len(text)}
+        return await billed_characters(tts, server.texts)
 
     def fail_next(self, server: ElevenLabsServer, modality: str, status: int) -> None:
         from livekit.plugins.elevenlabs.tts import DEFAULT_VOICE_ID

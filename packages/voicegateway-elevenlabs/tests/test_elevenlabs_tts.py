@@ -6,17 +6,20 @@ server received."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
-from livekit import rtc
 from livekit.agents import APIConnectionError, APIStatusError
 from livekit.plugins import elevenlabs as lk_elevenlabs
 
 from voicegateway import inference
 from voicegateway_testkit.conformance import wait_ended
+from voicegateway_testkit.tts_checks import (
+    check_plugin_import_is_light,
+    failed_call,
+    speak,
+    synthesize,
+)
 
 VOICE = "21m00Tcm4TlvDq8ikWAM"  # conftest.VOICE
 KEY = "sk_test_elevenlabs_0123456789"  # conftest.ELEVENLABS_KEY
@@ -26,27 +29,13 @@ FLASH_PER_CHAR = Decimal("0.05") / 1000  # voice-prices: elevenlabs/eleven_flash
 MULTILINGUAL_PER_CHAR = Decimal("0.1") / 1000  # voice-prices: elevenlabs/eleven_multilingual_v2
 
 
-async def _speak(voice: inference.TTS, pieces: list[str]) -> list[rtc.AudioFrame]:
-    """Push ``pieces`` to one stream, as an LLM's tokens arrive, and collect the audio."""
-    async with voice.stream() as stream:
-        for piece in pieces:
-            stream.push_text(piece)
-        stream.end_input()
-        return [event.frame async for event in stream]
-
-
-async def _synthesize(voice: inference.TTS, text: str) -> list[rtc.AudioFrame]:
-    async with voice.synthesize(text) as stream:
-        return [event.frame async for event in stream]
-
-
 async def test_synthesize_bills_the_text_sent(gateway, elevenlabs_server, lk_http, no_retry):
     text = "Your table for two is booked for seven tonight."
     voice = inference.TTS("voice", conn_options=no_retry)
     assert isinstance(voice.plugin, lk_elevenlabs.TTS)
     reported = []
     voice.on("metrics_collected", reported.append)
-    frames = await _synthesize(voice, text)
+    frames = await synthesize(voice, text)
 
     assert frames and all(f.sample_rate == 24000 and f.num_channels == 1 for f in frames)
     assert sum(f.duration for f in frames) == pytest.approx(len(text) * 0.05, abs=0.05)
@@ -75,7 +64,7 @@ async def test_stream_bills_the_text_pushed(gateway, elevenlabs_server, lk_http,
     voice = inference.TTS("voice", conn_options=no_retry)
     reported = []
     voice.on("metrics_collected", reported.append)
-    frames = await _speak(voice, pieces)
+    frames = await speak(voice, pieces)
 
     assert sum(f.duration for f in frames) > 1.0
     [connection] = elevenlabs_server.requests_for(WS_PATH)
@@ -133,7 +122,7 @@ async def test_the_model_sets_the_price(gateway, elevenlabs_server, lk_http, no_
     voice = inference.TTS(
         "elevenlabs/eleven_multilingual_v2", voice=VOICE, language="fr", conn_options=no_retry
     )
-    await _synthesize(voice, text)
+    await synthesize(voice, text)
     [request] = elevenlabs_server.requests_for(HTTP_PATH)
     assert request.json["model_id"] == "eleven_multilingual_v2"
     assert request.json["language_code"] == "fr"
@@ -144,7 +133,7 @@ async def test_the_model_sets_the_price(gateway, elevenlabs_server, lk_http, no_
 
 async def test_sample_rate_picks_the_pcm_format(gateway, elevenlabs_server, lk_http, no_retry):
     voice = inference.TTS("voice", sample_rate=16000, conn_options=no_retry)
-    frames = await _synthesize(voice, "Hello.")
+    frames = await synthesize(voice, "Hello.")
     assert {f.sample_rate for f in frames} == {16000}
     [request] = elevenlabs_server.requests_for(HTTP_PATH)
     assert request.query["output_format"] == "pcm_16000"
@@ -155,17 +144,10 @@ async def test_a_wrong_key_raises_401_without_the_key(
     gateway, elevenlabs_server, lk_http, no_retry, path
 ):
     voice = inference.TTS("voice", api_key="sk_wrong_987654321", conn_options=no_retry)
-    with pytest.raises(APIStatusError) as failure:
-        if path == "synthesize":
-            await _synthesize(voice, "Hello.")
-        else:
-            await _speak(voice, ["Hello."])
-    await wait_ended(voice)
-
-    assert failure.value.status_code == 401 and not failure.value.retryable
-    assert "987654321" not in repr(failure.value)
-    [record] = gateway.records()
-    assert (record.status, record.error_class) == ("error", "APIStatusError")
+    call = synthesize(voice, "Hello.") if path == "synthesize" else speak(voice, ["Hello."])
+    failure = await failed_call(gateway, voice, call, APIStatusError)
+    assert failure.status_code == 401 and not failure.retryable
+    assert "987654321" not in repr(failure)
 
 
 async def test_a_server_error_is_retryable_and_recorded(
@@ -173,12 +155,8 @@ async def test_a_server_error_is_retryable_and_recorded(
 ):
     elevenlabs_server.fault(HTTP_PATH, status=500, times=1)
     voice = inference.TTS("voice", conn_options=no_retry)
-    with pytest.raises(APIStatusError) as failure:
-        await _synthesize(voice, "Hello.")
-    await wait_ended(voice)
-    assert failure.value.status_code == 500 and failure.value.retryable
-    [record] = gateway.records()
-    assert (record.status, record.error_class) == ("error", "APIStatusError")
+    failure = await failed_call(gateway, voice, synthesize(voice, "Hello."), APIStatusError)
+    assert failure.status_code == 500 and failure.retryable
 
 
 async def test_a_websocket_dropped_mid_stream(gateway, elevenlabs_server, lk_http, no_retry):
@@ -187,45 +165,31 @@ async def test_a_websocket_dropped_mid_stream(gateway, elevenlabs_server, lk_htt
     elevenlabs_server.fault(WS_PATH, drop_after=2, times=1)
     text = "Your table for two is booked for seven tonight."
     voice = inference.TTS("voice", conn_options=no_retry)
-    with pytest.raises(APIStatusError, match="closed unexpectedly"):
-        await _speak(voice, [text])
-    await wait_ended(voice)
+    call = speak(voice, [text])
+    await failed_call(gateway, voice, call, APIStatusError, match="closed unexpectedly")
 
     [received] = elevenlabs_server.texts()
     assert received.strip() == text
-    [record] = gateway.records()
-    assert (record.status, record.error_class) == ("error", "APIStatusError")
-    assert record.characters == len(text)
+    assert gateway.records()[0].characters == len(text)
 
 
 async def test_an_http_response_dropped_mid_stream(gateway, elevenlabs_server, lk_http, no_retry):
     elevenlabs_server.fault(HTTP_PATH, drop_after=1, times=1)
     voice = inference.TTS("voice", conn_options=no_retry)
-    with pytest.raises(APIConnectionError):
-        await _synthesize(voice, "Your table for two is booked.")
-    await wait_ended(voice)
-    [record] = gateway.records()
-    assert (record.status, record.error_class) == ("error", "APIConnectionError")
+    await failed_call(
+        gateway, voice, synthesize(voice, "Your table for two is booked."), APIConnectionError
+    )
 
 
 async def test_a_refused_connection_bills_nothing(gateway, elevenlabs_server, lk_http, no_retry):
     voice = inference.TTS("voice", api_key="sk_wrong_987654321", conn_options=no_retry)
-    with pytest.raises(APIStatusError):
-        await _speak(voice, ["Hello there."])
-    await wait_ended(voice)
+    await failed_call(gateway, voice, speak(voice, ["Hello there."]), APIStatusError)
     assert elevenlabs_server.texts() == []  # the handshake was refused: no text was sent
-    [record] = gateway.records()
-    assert record.status == "error"
-    assert record.characters == 0
+    assert gateway.records()[0].characters == 0
 
 
 def test_importing_the_plugin_module_loads_no_livekit_plugin():
-    code = (
-        "import sys, voicegateway_elevenlabs.plugin as p\n"
-        "assert p.VOICEGATEWAY_PLUGIN_API == 1\n"
-        "assert 'livekit.plugins.elevenlabs' not in sys.modules, 'imported at module level'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    check_plugin_import_is_light("voicegateway_elevenlabs", "livekit.plugins.elevenlabs")
 
 
 async def test_the_key_may_come_from_elevenlabs_api_key(
@@ -234,6 +198,6 @@ async def test_the_key_may_come_from_elevenlabs_api_key(
     """The plugin reads ``ELEVEN_API_KEY``; ElevenLabs' own SDKs read ``ELEVENLABS_API_KEY``."""
     monkeypatch.delenv("ELEVEN_API_KEY")
     monkeypatch.setenv("ELEVENLABS_API_KEY", KEY)
-    await _synthesize(inference.TTS("voice", conn_options=no_retry), "Hello.")
+    await synthesize(inference.TTS("voice", conn_options=no_retry), "Hello.")
     [request] = elevenlabs_server.requests_for(HTTP_PATH)
     assert request.headers["xi-api-key"] == KEY

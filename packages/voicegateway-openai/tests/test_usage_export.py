@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,9 +16,14 @@ from voicegateway_openai.usage_export import leg_of, model_name
 from voicegateway_testkit.exports import (
     assert_export_error,
     broken_copy,
+    check_missing_day,
+    check_refused,
     drop_at,
+    installed_claims,
+    ledger_config,
+    reconcile_rows,
+    record_llm_calls,
     registered_readers,
-    run_reconcile,
     set_at,
 )
 
@@ -366,23 +367,9 @@ def test_every_installed_reader_leaves_these_files_to_openai_and_nothing_imports
     """Through the plugin host ``voicegw reconcile`` uses, in a fresh interpreter: loading all
     plugins' readers does not import the parsing module, and of all of them only the right
     OpenAI reader claims each example file."""
-    script = textwrap.dedent(f"""
-        import json, pathlib, sys
-        from voicegateway.plugins import PluginHost
-
-        readers = PluginHost().usage_readers()
-        loaded = "voicegateway_openai.usage_export" in sys.modules
-        claims = {{
-            path.name: [r.name for r in readers if r.sniff(path.name, path.read_bytes()[:65536])]
-            for path in sorted(pathlib.Path({str(EXPORTS)!r}).glob("*.json"))
-        }}
-        print(json.dumps({{"loaded": loaded, "claims": claims}}))
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["loaded"] is False
-    assert result["claims"] == {
+    loaded, claims = installed_claims(EXPORTS, "voicegateway_openai.usage_export")
+    assert loaded is False
+    assert claims == {
         "costs.json": ["openai-costs-api"],
         "usage_audio_speeches.json": ["openai-usage-api"],
         "usage_audio_transcriptions.json": ["openai-usage-api"],
@@ -392,28 +379,8 @@ def test_every_installed_reader_leaves_these_files_to_openai_and_nothing_imports
 
 # -- end to end: records from real calls against the fake server, `voicegw reconcile` ------------
 
-JOB = textwrap.dedent("""
-    import asyncio, datetime, sys
-    from livekit.agents import llm
-    import voicegateway
-    from voicegateway import inference
-    from voicegateway_testkit.ledger_days import record_days
-
-    gateway = voicegateway.configure(sys.argv[2])
-    if len(sys.argv) > 3:  # records stamped with this day, as if the calls had run then
-        record_days(gateway, datetime.date.fromisoformat(sys.argv[3]))
-
-    async def main():
-        model = inference.LLM("openai/gpt-4o-mini")
-        ctx = llm.ChatContext.empty()
-        ctx.add_message(role="user", content="book a table for two")
-        for _ in range(int(sys.argv[1])):
-            async with model.chat(chat_ctx=ctx) as stream:
-                async for _ in stream:
-                    pass
-
-    asyncio.run(main())
-""")
+MODEL = "openai/gpt-4o-mini"
+CHAT = [("user", "book a table for two")]
 
 # OpenAI's published gpt-4o-mini prices, per token: what the costs export would bill
 INPUT, CACHED_INPUT, OUTPUT = Decimal("0.15e-6"), Decimal("0.075e-6"), Decimal("0.6e-6")
@@ -480,32 +447,21 @@ def _openai_exports(
 def test_voicegw_reconcile_against_openai_exports(tmp_path, openai_server):
     openai_server.prompt_tokens, openai_server.cached_tokens = 120, 100
     openai_server.completion_tokens = 9
-    config = tmp_path / "voicegw.yaml"
-    config.write_text(
-        textwrap.dedent(f"""
-        providers:
-          openai: {{api_key: sk-test, base_url: "{openai_server.url}/v1"}}
-        storage: {{path: "{tmp_path / "usage.duckdb"}", flush_interval: 0.1}}
-    """)
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    job = subprocess.run([sys.executable, "-c", JOB, "6", str(config)], env=env)
-    assert job.returncode == 0
+    block = {"api_key": "sk-test", "base_url": f"{openai_server.url}/v1"}
+    config = ledger_config(tmp_path, "openai", block)
+    record_llm_calls(config, MODEL, 6, CHAT)
     day = datetime.datetime.now(datetime.UTC).date()
     calls = len(openai_server.requests_for("/v1/chat/completions"))
     assert calls == 6
     billed = {"requests": calls, "input": 120 * calls, "cached": 100 * calls, "output": 9 * calls}
     # two more calls recorded on the day before: only the missing-day export's period holds it
     before = day - datetime.timedelta(days=1)
-    job = subprocess.run([sys.executable, "-c", JOB, "2", str(config), str(before)], env=env)
-    assert job.returncode == 0
+    record_llm_calls(config, MODEL, 2, CHAT, day=before)
 
     # what OpenAI exports for those calls agrees with our records
     exact = tmp_path / "exact"
     exact.mkdir()
-    done = run_reconcile(config, "--format", "json", *_openai_exports(exact, day, billed))
-    assert done.returncode == 0, done.stdout + done.stderr
-    [row] = json.loads(done.stdout)["rows"]
+    [row] = reconcile_rows(config, *_openai_exports(exact, day, billed))
     assert (row["model"], row["day"], row["leg"], row["status"]) == (
         "gpt-4o-mini",
         day.isoformat(),
@@ -519,11 +475,8 @@ def test_voicegw_reconcile_against_openai_exports(tmp_path, openai_server):
     # OpenAI billed 5 output tokens per call more than we recorded: a metering gap
     gap = tmp_path / "gap"
     gap.mkdir()
-    done = run_reconcile(
-        config, "--format", "json", *_openai_exports(gap, day, billed, output_extra=5 * calls)
-    )
-    assert done.returncode == 1, done.stdout + done.stderr
-    [row] = json.loads(done.stdout)["rows"]
+    exports = _openai_exports(gap, day, billed, output_extra=5 * calls)
+    [row] = reconcile_rows(config, *exports, exit_code=1)
     assert (row["status"], row["cause"]) == ("flagged", "units")
 
     # OpenAI billed output at $0.66 per 1M tokens, not the $0.60 we priced: 3.4 % more in all
@@ -531,9 +484,7 @@ def test_voicegw_reconcile_against_openai_exports(tmp_path, openai_server):
     rate.mkdir()
     proposal = tmp_path / "overrides.yaml"
     exports = _openai_exports(rate, day, billed, output_price=Decimal("0.66e-6"))
-    done = run_reconcile(config, "--format", "json", "--write-overrides", proposal, *exports)
-    assert done.returncode == 1, done.stdout + done.stderr
-    [row] = json.loads(done.stdout)["rows"]
+    [row] = reconcile_rows(config, "--write-overrides", proposal, *exports, exit_code=1)
     assert (row["status"], row["cause"]) == ("flagged", "rate")
     assert row["ours"]["units"] == row["theirs"]["units"]
     assert Decimal(row["theirs"]["cost_usd"]) == Decimal("0.00001644") * calls
@@ -550,21 +501,12 @@ def test_voicegw_reconcile_against_openai_exports(tmp_path, openai_server):
     missing.mkdir()
     period = ("--since", str(before), "--until", str(day + datetime.timedelta(days=1)))
     exports = _openai_exports(missing, day, billed, quiet=before)
-    done = run_reconcile(config, "--format", "json", *period, *exports)
-    assert done.returncode == 1, done.stdout + done.stderr
-    rows = {row["day"]: row for row in json.loads(done.stdout)["rows"]}
-    assert set(rows) == {str(before), str(day)}
-    gone = rows[str(before)]
-    assert (gone["status"], gone["cause"], gone["theirs"]) == ("flagged", "coverage", None)
-    assert gone["ours"]["units"]["output_tokens"] == str(9 * 2)
-    assert rows[str(day)]["status"] == "ok"
+    ours = check_missing_day(reconcile_rows(config, *period, *exports, exit_code=1), before, day)
+    assert ours["units"]["output_tokens"] == str(9 * 2)
 
     # a malformed costs export: exit 2, naming the file, the result and the field
     usage, costs = _openai_exports(tmp_path, day, billed)
     page = json.loads(costs.read_text())
     page["data"][0]["results"][1]["amount"]["value"] = "0.0000450"
     costs.write_text(json.dumps(page))
-    done = run_reconcile(config, "--format", "json", usage, costs)
-    assert done.returncode == 2
-    assert "costs.json: data[0].results[1], column 'amount.value'" in done.stderr
-    assert done.stdout == ""
+    check_refused(config, [usage, costs], "costs.json: data[0].results[1], column 'amount.value'")

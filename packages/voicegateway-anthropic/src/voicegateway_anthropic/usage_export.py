@@ -48,7 +48,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from voicegateway.reconcile.billed import BilledUsage, nothing_billed
-from voicegateway.reconcile.exports import JsonFile, all_or_nothing
+from voicegateway.reconcile.exports import JsonFile, all_or_nothing, snapshot_model_name
 from voicegateway_anthropic.plugin import MODELS
 
 PROVIDER = "anthropic"
@@ -84,10 +84,7 @@ def read_costs(path: Path) -> Iterator[BilledUsage]:
 
 def model_name(reported: str) -> str:
     """The model as our records name it (see the module docstring)."""
-    match = _SNAPSHOT.match(reported)
-    if match and reported not in _LISTED and match["base"] in _LISTED:
-        return match["base"]
-    return reported
+    return snapshot_model_name(reported, _LISTED, _SNAPSHOT)
 
 
 _Line = Callable[[JsonFile, dict, str, datetime.date], BilledUsage | None]

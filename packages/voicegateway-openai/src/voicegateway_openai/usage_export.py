@@ -47,7 +47,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from voicegateway.reconcile.billed import BilledUsage, nothing_billed
-from voicegateway.reconcile.exports import JsonFile, all_or_nothing, utc_day_from_seconds
+from voicegateway.reconcile.exports import (
+    JsonFile,
+    all_or_nothing,
+    snapshot_model_name,
+    utc_day_from_seconds,
+)
 from voicegateway_openai.plugin import MODELS
 
 PROVIDER = "openai"
@@ -89,10 +94,7 @@ def read_costs(path: Path) -> Iterator[BilledUsage]:
 
 def model_name(reported: str) -> str:
     """The model as our records name it (see the module docstring)."""
-    match = _SNAPSHOT.match(reported)
-    if match and reported not in _LISTED and match["base"] in _LISTED:
-        return match["base"]
-    return reported
+    return snapshot_model_name(reported, _LISTED, _SNAPSHOT)
 
 
 def leg_of(model: str) -> str | None:

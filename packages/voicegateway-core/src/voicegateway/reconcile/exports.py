@@ -14,7 +14,8 @@ import datetime
 import functools
 import importlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,17 @@ def all_or_nothing(
 def utc_day_from_seconds(seconds: int) -> datetime.date:
     """The UTC date of a unix time in seconds (the day buckets of most usage APIs start at)."""
     return (_EPOCH + datetime.timedelta(seconds=seconds)).date()
+
+
+def snapshot_model_name(reported: str, listed: Collection[str], snapshot: re.Pattern[str]) -> str:
+    """The model as our records name it. Providers bill the dated snapshot that served a request
+    (``gpt-4o-mini-2024-07-18``) where a record keeps the name the agent asked for
+    (``gpt-4o-mini``): when ``snapshot`` matches ``reported`` and its ``base`` group is a listed
+    model while ``reported`` is not, that base; any other name as reported."""
+    match = snapshot.match(reported)
+    if match and reported not in listed and match["base"] in listed:
+        return match["base"]
+    return reported
 
 
 def lazy(module: str, attr: str) -> Callable[..., Any]:

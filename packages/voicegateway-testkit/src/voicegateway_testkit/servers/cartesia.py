@@ -29,15 +29,15 @@ transcripts joined), for tests to compare with what was metered.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from voicegateway_testkit.audio import pcm_duration, pcm_tone
-from voicegateway_testkit.servers.base import FakeServer, RecordedRequest, chunks
+from voicegateway_testkit.audio import pcm_duration
+from voicegateway_testkit.servers.base import RecordedRequest
+from voicegateway_testkit.servers.speech import SpeechServer
 
 JSON_ERRORS_SINCE = "2026-03-01"
 """The first ``Cartesia-Version`` whose errors are JSON objects rather than plain text."""
@@ -50,7 +50,7 @@ _ERROR_TITLES = {
 }
 
 
-class CartesiaServer(FakeServer):
+class CartesiaServer(SpeechServer):
     """A fake Cartesia API. Options are public attributes a test may change between requests.
 
     ``chunk_interval`` paces the audio (seconds between chunks), so a test can interrupt a
@@ -64,9 +64,11 @@ class CartesiaServer(FakeServer):
         speech_seconds_per_char: float = 0.05,
         chunk_interval: float = 0.0,
     ) -> None:
-        super().__init__(api_key=api_key)
-        self.speech_seconds_per_char = speech_seconds_per_char
-        self.chunk_interval = chunk_interval
+        super().__init__(
+            api_key=api_key,
+            speech_seconds_per_char=speech_seconds_per_char,
+            chunk_interval=chunk_interval,
+        )
         self._spoken: dict[tuple[int, str], str] = {}
 
     def transcripts(self) -> list[str]:
@@ -121,16 +123,10 @@ class CartesiaServer(FakeServer):
         sample_rate = int(body["output_format"].get("sample_rate", 24000))
         transcript = str(body.get("transcript", ""))
         self._spoke(record, "", transcript)
-        resp = web.StreamResponse(
-            headers={"Content-Type": "audio/pcm", "X-Request-Id": str(uuid.uuid4())}
+        headers = {"Content-Type": "audio/pcm", "X-Request-Id": str(uuid.uuid4())}
+        return await self._stream_audio(
+            request, self._tone(transcript.strip(), sample_rate), sample_rate, headers
         )
-        await resp.prepare(request)
-        for piece in chunks(self._speech(transcript, sample_rate), sample_rate // 10 * 2):
-            await self._write(request, resp, piece)
-            if self.chunk_interval:
-                await asyncio.sleep(self.chunk_interval)
-        await resp.write_eof()
-        return resp
 
     # -- websocket ----------------------------------------------------------------------------
 
@@ -175,8 +171,8 @@ class CartesiaServer(FakeServer):
         transcript = str(message.get("transcript", ""))
         self._spoke(record, context_id, transcript)
         sample_rate = int(message["output_format"].get("sample_rate", 24000))
-        pcm = self._speech(transcript, sample_rate)
-        for piece in chunks(pcm, sample_rate // 10 * 2):
+        pcm = self._tone(transcript.strip(), sample_rate)
+        async for piece in self._paced_chunks(pcm, sample_rate):
             chunk = {
                 "type": "chunk",
                 "data": base64.b64encode(piece).decode(),
@@ -186,8 +182,6 @@ class CartesiaServer(FakeServer):
                 "context_id": context_id,
             }
             await self._send_ws(request, ws, chunk)
-            if self.chunk_interval:
-                await asyncio.sleep(self.chunk_interval)
         words = transcript.split()
         if message.get("add_timestamps") and words:
             step = pcm_duration(len(pcm), sample_rate=sample_rate) / len(words)
@@ -206,10 +200,6 @@ class CartesiaServer(FakeServer):
         if not message.get("continue"):
             done = {"type": "done", "done": True, "status_code": 206, "context_id": context_id}
             await self._send_ws(request, ws, done)
-
-    def _speech(self, transcript: str, sample_rate: int) -> bytes:
-        seconds = len(transcript.strip()) * self.speech_seconds_per_char
-        return pcm_tone(seconds, sample_rate=sample_rate)
 
 
 def _version(record: RecordedRequest) -> str:

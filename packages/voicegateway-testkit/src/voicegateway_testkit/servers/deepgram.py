@@ -40,14 +40,14 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from voicegateway_testkit import Scripted, ScriptSource
-from voicegateway_testkit.audio import pcm_duration, pcm_tone, wav_duration
-from voicegateway_testkit.servers.base import FakeServer, chunks
+from voicegateway_testkit.audio import pcm_duration, wav_duration
+from voicegateway_testkit.servers.speech import SpeechServer
 
 _CONFIDENCE = 0.99
 _ERROR_CODES = {400: "Bad Request", 401: "INVALID_AUTH", 429: "TOO_MANY_REQUESTS"}
 
 
-class DeepgramServer(FakeServer):
+class DeepgramServer(SpeechServer):
     """A fake Deepgram API. Options are public attributes a test may change between requests."""
 
     def __init__(
@@ -58,10 +58,9 @@ class DeepgramServer(FakeServer):
         utterance_seconds: float | None = 1.0,
         speech_seconds_per_char: float = 0.05,
     ) -> None:
-        super().__init__(api_key=api_key)
+        super().__init__(api_key=api_key, speech_seconds_per_char=speech_seconds_per_char)
         self.transcript = transcript
         self.utterance_seconds = utterance_seconds
-        self.speech_seconds_per_char = speech_seconds_per_char
 
     transcript = Scripted()
 
@@ -180,12 +179,9 @@ class DeepgramServer(FakeServer):
             "dg-model-name": request.query.get("model", ""),
             "dg-char-count": str(len(text)),
         }
-        resp = web.StreamResponse(headers=headers)
-        await resp.prepare(request)
-        for piece in chunks(self._speech(text, sample_rate), sample_rate // 10 * 2):
-            await self._write(request, resp, piece)
-        await resp.write_eof()
-        return resp
+        return await self._stream_audio(
+            request, self._tone(text, sample_rate), sample_rate, headers
+        )
 
     async def _speak_live(self, request: web.Request) -> web.StreamResponse:
         record = self._recorded()
@@ -211,7 +207,8 @@ class DeepgramServer(FakeServer):
                 if kind == "Speak":
                     buffered += str(message.get("text", ""))
                 elif kind == "Flush":
-                    for piece in chunks(self._speech(buffered, sample_rate), sample_rate // 10 * 2):
+                    speech = self._tone(buffered, sample_rate)
+                    async for piece in self._paced_chunks(speech, sample_rate):
                         await self._send_ws(request, ws, piece)
                     flushed = {"type": "Flushed", "sequence_id": sequence_id}
                     await self._send_ws(request, ws, flushed)
@@ -223,9 +220,6 @@ class DeepgramServer(FakeServer):
                 elif kind == "Close":
                     break
         return ws
-
-    def _speech(self, text: str, sample_rate: int) -> bytes:
-        return pcm_tone(len(text) * self.speech_seconds_per_char, sample_rate=sample_rate)
 
 
 def _alternative(text: str, start: float, end: float) -> dict[str, Any]:

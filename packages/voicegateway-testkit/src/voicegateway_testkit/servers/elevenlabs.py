@@ -28,15 +28,14 @@ context's messages joined, including the single space that opens a context).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from voicegateway_testkit.audio import pcm_tone
-from voicegateway_testkit.servers.base import FakeServer, RecordedRequest, chunks
+from voicegateway_testkit.servers.base import RecordedRequest
+from voicegateway_testkit.servers.speech import SpeechServer
 
 _ERROR_STATUSES = {
     400: "invalid_request",
@@ -46,23 +45,12 @@ _ERROR_STATUSES = {
 }
 
 
-class ElevenLabsServer(FakeServer):
+class ElevenLabsServer(SpeechServer):
     """A fake ElevenLabs API. Options are public attributes a test may change between requests.
 
     ``chunk_interval`` paces the audio (seconds between chunks), so a test can interrupt a
     generation while it is still being spoken.
     """
-
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        speech_seconds_per_char: float = 0.05,
-        chunk_interval: float = 0.0,
-    ) -> None:
-        super().__init__(api_key=api_key)
-        self.speech_seconds_per_char = speech_seconds_per_char
-        self.chunk_interval = chunk_interval
 
     def texts(self) -> list[str]:
         """Every text received, in order: one per HTTP request and one per websocket context
@@ -104,16 +92,9 @@ class ElevenLabsServer(FakeServer):
         sample_rate = _pcm_rate(request.query.get("output_format", "mp3_44100_128"))
         if sample_rate is None:
             return self._error(400, "ElevenLabsServer only serves pcm_<rate> output formats.")
-        resp = web.StreamResponse(
-            headers={"Content-Type": "audio/pcm", "request-id": uuid.uuid4().hex}
-        )
-        await resp.prepare(request)
-        for piece in chunks(self._pcm(str(body["text"]), sample_rate), sample_rate // 10 * 2):
-            await self._write(request, resp, piece)
-            if self.chunk_interval:
-                await asyncio.sleep(self.chunk_interval)
-        await resp.write_eof()
-        return resp
+        headers = {"Content-Type": "audio/pcm", "request-id": uuid.uuid4().hex}
+        pcm = self._tone(str(body["text"]).strip(), sample_rate)
+        return await self._stream_audio(request, pcm, sample_rate, headers)
 
     # -- multi-context websocket --------------------------------------------------------------
 
@@ -153,22 +134,17 @@ class ElevenLabsServer(FakeServer):
     ) -> None:
         """Audio messages for one flushed buffer; the first carries the characters' timings."""
         spoken = text.strip()
-        pcm = self._pcm(spoken, sample_rate)
-        for i, piece in enumerate(chunks(pcm, sample_rate // 10 * 2)):
+        ms_per_char = round(self.speech_seconds_per_char * 1000)
+        timings: dict[str, list[Any]] | None = _alignment(spoken, ms_per_char)
+        async for piece in self._paced_chunks(self._tone(spoken, sample_rate), sample_rate):
             message: dict[str, Any] = {
                 "audio": base64.b64encode(piece).decode(),
                 "contextId": context_id,
             }
             if alignment:
-                ms_per_char = round(self.speech_seconds_per_char * 1000)
-                timings = _alignment(spoken, ms_per_char) if i == 0 else None
                 message.update(alignment=timings, normalizedAlignment=timings)
+                timings = None
             await self._send_ws(request, ws, message)
-            if self.chunk_interval:
-                await asyncio.sleep(self.chunk_interval)
-
-    def _pcm(self, text: str, sample_rate: int) -> bytes:
-        return pcm_tone(len(text.strip()) * self.speech_seconds_per_char, sample_rate=sample_rate)
 
 
 def _pcm_rate(output_format: str) -> int | None:

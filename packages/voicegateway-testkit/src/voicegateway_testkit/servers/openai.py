@@ -38,20 +38,18 @@ from typing import Any
 from aiohttp import web
 
 from voicegateway_testkit import Scripted, ScriptSource
-from voicegateway_testkit.audio import pcm_duration, pcm_to_wav, pcm_tone, wav_duration
-from voicegateway_testkit.servers.base import FakeServer, chunks
+from voicegateway_testkit.audio import pcm_duration, pcm_to_wav, wav_duration
+from voicegateway_testkit.servers.speech import SpeechServer
 
 SPEECH_SAMPLE_RATE = 24000
 """OpenAI's speech output: 16-bit mono PCM at 24 kHz."""
 
-_CHUNK_BYTES = SPEECH_SAMPLE_RATE // 10 * 2
-"""Audio is streamed in 100 ms chunks."""
 AUDIO_TOKENS_PER_SECOND = 20
 """About what OpenAI bills: gpt-4o-mini-tts output and gpt-4o-transcribe input run near 1,250
 audio tokens a minute."""
 
 
-class OpenAIServer(FakeServer):
+class OpenAIServer(SpeechServer):
     """A fake OpenAI API. Token counts default to whitespace words, which is rough but
     deterministic; set ``prompt_tokens`` / ``completion_tokens`` to pin them.
 
@@ -71,13 +69,12 @@ class OpenAIServer(FakeServer):
         speech_seconds_per_char: float = 0.05,
         models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o-mini-tts", "gpt-4o-mini-transcribe"),
     ) -> None:
-        super().__init__(api_key=api_key)
+        super().__init__(api_key=api_key, speech_seconds_per_char=speech_seconds_per_char)
         self.reply = reply
         self.transcript = transcript
         self.prompt_tokens = prompt_tokens
         self.cached_tokens = cached_tokens
         self.completion_tokens = completion_tokens
-        self.speech_seconds_per_char = speech_seconds_per_char
         self.models = models
 
     reply = Scripted()
@@ -168,23 +165,19 @@ class OpenAIServer(FakeServer):
     async def _speech(self, request: web.Request) -> web.StreamResponse:
         body = self._recorded().json or {}
         text = str(body.get("input", ""))
-        pcm = pcm_tone(len(text) * self.speech_seconds_per_char, sample_rate=SPEECH_SAMPLE_RATE)
+        pcm = self._tone(text, SPEECH_SAMPLE_RATE)
         response_format = body.get("response_format", "mp3")
         if response_format == "pcm" and body.get("stream_format") == "sse":
             return await self._speech_sse(request, text, pcm)
 
         content_type = "audio/pcm" if response_format == "pcm" else "audio/wav"
-        resp = web.StreamResponse(headers={"Content-Type": content_type, **_request_id_header()})
-        await resp.prepare(request)
+        headers = {"Content-Type": content_type, **_request_id_header()}
         data = pcm if response_format == "pcm" else pcm_to_wav(pcm, sample_rate=SPEECH_SAMPLE_RATE)
-        for piece in chunks(data, _CHUNK_BYTES):
-            await self._write(request, resp, piece)
-        await resp.write_eof()
-        return resp
+        return await self._stream_audio(request, data, SPEECH_SAMPLE_RATE, headers)
 
     async def _speech_sse(self, request: web.Request, text: str, pcm: bytes) -> web.StreamResponse:
         resp = await self._start_sse(request)
-        for piece in chunks(pcm, _CHUNK_BYTES):
+        async for piece in self._paced_chunks(pcm, SPEECH_SAMPLE_RATE):
             delta = {"type": "speech.audio.delta", "audio": base64.b64encode(piece).decode()}
             await self._sse(request, resp, delta)
         seconds = pcm_duration(len(pcm), sample_rate=SPEECH_SAMPLE_RATE)
