@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from voicegateway.ledger.schema import COLUMN_TYPES, literal
-from voicegateway.metering.records import UNIT_FIELDS
+from voicegateway.metering.records import BILLED_UNIT_FIELDS, UNIT_FIELDS
 
 KEYS = ("project", "provider", "model", "modality")
 """What ``costs`` can group by, besides one calendar period."""
@@ -267,16 +267,6 @@ def month_to_date(
 
 # -- reconcile -----------------------------------------------------------------------------------
 
-BILLED_UNITS = (
-    "audio_seconds",
-    "input_tokens",
-    "cached_tokens",
-    "cache_creation_tokens",
-    "output_tokens",
-    "characters",
-)
-"""The units ``billed_by_day`` sums: those a provider bills (``voicegateway.reconcile``)."""
-
 
 def billed_by_day(
     con: duckdb.DuckDBPyConnection,
@@ -312,7 +302,7 @@ def billed_by_day(
         f"sum(round({seconds}, 6)::DECIMAL(18, 6)) AS {u}"
         if u == "audio_seconds"
         else f"sum({u}) AS {u}"
-        for u in BILLED_UNITS
+        for u in BILLED_UNIT_FIELDS
     )
     sql = (
         f"SELECT provider, model, modality, project, DATE '1970-01-01' + day_n::INTEGER AS day, "

@@ -136,6 +136,10 @@ class Instrument:
         """A batch recognition: one call around ``recognize()``, which reports synchronously."""
         call = self.open_call()
         call.audio_pending = audio_seconds
+        return await self.recognize_in(call, recognize)
+
+    async def recognize_in(self, call: Call, recognize: Callable[[], Awaitable[T]]) -> T:
+        """Run a batch recognition inside an open ``call`` and end the call with it."""
         try:
             with self.scope(call):
                 result = await recognize()

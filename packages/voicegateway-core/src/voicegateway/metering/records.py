@@ -145,5 +145,10 @@ UNIT_FIELDS = (
     "reasoning_tokens",
     "characters",
 )
+BILLED_UNIT_FIELDS = tuple(
+    u for u in UNIT_FIELDS if u not in ("audio_seconds_measured", "reasoning_tokens")
+)
+"""The units providers bill by (measured audio is our own count, reasoning tokens are part of
+the output): what ``voicegw reconcile`` compares, each on its own."""
 RECORD_FIELDS = tuple(UsageRecord.__dataclass_fields__)
 """The record's fields in order: the spool's JSON keys and the ledger's columns."""

@@ -187,17 +187,6 @@ class AttemptInstrument(Instrument):
         self._end_when_done(call, stream, main_task)
         return stream
 
-    async def attempt_recognize(self, call: Call, recognize: Callable[[], Awaitable[T]]) -> T:
-        """A batch recognition inside ``call`` (what ``recognize_call`` does)."""
-        try:
-            with self.scope(call):
-                result = await recognize()
-        except BaseException as exc:
-            self.end(call, error=exc)
-            raise
-        self.end(call)
-        return result
-
     def settle(self, call: Call, *, handed_over: bool, error: BaseException | None = None) -> None:
         """The adapter's verdict on an attempt; ends the call if its stream is already done."""
         attempt = self._attempts.get(call.call_id)

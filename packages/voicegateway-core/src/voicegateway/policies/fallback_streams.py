@@ -421,7 +421,7 @@ async def recognize(
     """One batch ``recognize()`` served by the first member that can."""
 
     async def attempt(member: Member, call: Call, progress: Progress) -> stt.SpeechEvent:
-        return await member.instrument.attempt_recognize(
+        return await member.instrument.recognize_in(
             call,
             lambda: member.plugin.recognize(
                 buffer, language=language, conn_options=_attempt_options(settings)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from voicegateway.metering.records import BILLED_UNIT_FIELDS
+
 ALL_MODELS = "*"
 """The model of a line that bills every model of its provider and leg together (an export with
 no model breakdown, such as Cartesia's credits): compared with the sum of our records of all
@@ -21,14 +23,7 @@ models for that provider, day and leg."""
 LEGS = ("stt", "llm", "tts")
 """Billing legs: the modality a line bills."""
 
-UNITS = (
-    "audio_seconds",
-    "input_tokens",
-    "cached_tokens",
-    "cache_creation_tokens",
-    "output_tokens",
-    "characters",
-)
+UNITS = BILLED_UNIT_FIELDS
 """Units a line may carry, named as on a usage record. ``input_tokens`` is the whole prompt
 (uncached, cache reads and cache writes), as records count it; ``cached_tokens`` and
 ``cache_creation_tokens`` are the parts of it read from and written to the cache."""
