@@ -105,3 +105,42 @@ def test_discovery_says_why_it_cannot_list(closed_port, openai_server):
     not_ollama = ProviderSettings(base_url=f"{openai_server.url}/v1")  # wants a key
     with pytest.raises(RuntimeError, match=r"answered 401 to /api/tags: is it Ollama\?"):
         discover_models(not_ollama, 2.0)
+
+
+def test_discovery_never_shows_the_credentials_of_the_base_url(closed_port):
+    # A server behind a proxy with basic auth: http://user:token@host/v1 (httpx, which the LLM
+    # uses, sends them as an Authorization header). Without a port, urllib took "token@host" for
+    # the port and raised http.client.InvalidURL quoting it, which `voicegw providers` printed.
+    for base_url in (
+        "http://alice:s3cr3t-t0ken@127.0.0.1/v1",
+        f"http://alice:s3cr3t-t0ken@127.0.0.1:{closed_port}/v1",
+    ):
+        with pytest.raises(RuntimeError) as failed:
+            discover_models(ProviderSettings(base_url=base_url), 2.0)
+        assert "s3cr3t-t0ken" not in str(failed.value)
+        assert failed.value.__cause__ is None and failed.value.__suppress_context__
+
+
+def test_voicegw_providers_never_prints_the_credentials_of_the_base_url(tmp_path):
+    from voicegateway.cli.providers import provider_rows
+
+    path = tmp_path / "voicegw.yaml"
+    path.write_text("providers:\n  ollama:\n    base_url: http://alice:s3cr3t-t0ken@127.0.0.1/v1\n")
+
+    ollama = {row["id"]: row for row in provider_rows(str(path))}["ollama"]
+
+    assert ollama["discovery_error"].startswith("no Ollama server answered at http://127.0.0.1")
+    assert "s3cr3t-t0ken" not in ollama["discovery_error"]
+
+
+def test_discovery_sends_the_credentials_of_the_base_url_as_basic_auth(ollama_server):
+    ollama_server.models = ("llama3.2:latest",)
+    host = ollama_server.url.removeprefix("http://")
+    settings = ProviderSettings(base_url=f"http://alice:s3cr3t%40t0ken@{host}/v1")
+
+    found = discover_models(settings, 2.0)
+
+    assert [m.name for m in found] == ["llama3.2:latest"]
+    (request,) = ollama_server.requests
+    # what httpx sends for the same URL: the percent-decoded user and password
+    assert request.headers["Authorization"] == "Basic YWxpY2U6czNjcjN0QHQwa2Vu"

@@ -148,3 +148,15 @@ def test_with_ollama_the_ollama_provider_answers_what_whisper_heard(tmp_path):
     )
     assert rows["llm"]["output_tokens"] == sum(len(reply.split()) for reply in OLLAMA_REPLIES)
     assert rows["tts"]["characters"] == sum(len(reply) for reply in OLLAMA_REPLIES)
+
+
+def test_the_ollama_check_never_shows_the_credentials_of_the_base_url():
+    from voicegateway.config.schema import ProviderSettings
+    from voicegateway_testkit.demo import ollama_problem
+
+    with OllamaServer(models=("qwen2.5:0.5b",)) as server:
+        url = server.url
+        settings = ProviderSettings(base_url=url.replace("://", "://alice:s3cr3t-t0ken@") + "/v1")
+        problem = ollama_problem(settings, "llama3.2")
+
+    assert problem == f"the Ollama server at {url} has not pulled llama3.2 (it has: qwen2.5:0.5b)"

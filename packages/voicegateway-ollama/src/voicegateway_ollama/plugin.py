@@ -11,6 +11,8 @@ still carry the prompt and completion tokens from the usage chunk Ollama streams
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -52,14 +54,21 @@ def server_root(base_url: str | None) -> str:
 def discover_models(settings: Any, timeout: float) -> tuple[ModelInfo, ...]:
     """The models the configured server has pulled, from its ``GET /api/tags``."""
     root = server_root(getattr(settings, "base_url", None))
-    shown = _without_credentials(root)
+    # urllib neither sends a URL's user:password (httpx, which the LLM uses, does) nor keeps it
+    # out of its errors (a URL without a port: InvalidURL quotes "password@host" as the port):
+    # it is given the URL without them, and gets them as the header httpx would send.
+    shown = without_credentials(root)
     try:
-        with urllib.request.urlopen(f"{root}/api/tags", timeout=timeout) as response:
+        request = urllib.request.Request(f"{shown}/api/tags")
+        if authorization := _basic_auth(root):
+            request.add_unredirected_header("Authorization", authorization)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             tags = json.load(response)
     except urllib.error.HTTPError as exc:
         message = f"the server at {shown} answered {exc.code} to /api/tags: is it Ollama?"
         raise RuntimeError(message) from None
-    except (OSError, ValueError) as exc:  # refused, unreachable, timed out, or not JSON
+    # refused, unreachable, timed out, not JSON, or not a URL (http.client.InvalidURL)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise RuntimeError(f"no Ollama server answered at {shown} ({reason})") from None
     return tuple(
@@ -74,7 +83,17 @@ def _describe(entry: dict[str, Any]) -> str:
     return ", ".join(fact for fact in facts if fact)
 
 
-def _without_credentials(url: str) -> str:
+def _basic_auth(url: str) -> str | None:
+    """The ``Authorization`` header for ``url``'s ``user:password@`` part, None without one."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return None
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def without_credentials(url: str) -> str:
     """``url`` without a ``user:password@`` part, for messages."""
     parts = urllib.parse.urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
