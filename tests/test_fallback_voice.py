@@ -8,7 +8,7 @@ import asyncio
 import time
 
 import pytest
-from livekit.agents import stt
+from livekit.agents import APIError, stt
 from livekit.plugins import deepgram as lk_deepgram
 
 from voicegateway import inference
@@ -131,11 +131,12 @@ async def test_tts_audio_already_played_is_not_spoken_twice(voice_chain, deepgra
     gateway = voice_chain()
     deepgram_server.fault(SPEAK, drop_after=1, times=1)
     mouth = inference.TTS("mouth")
-    with pytest.raises(Exception):  # noqa: B017 - LiveKit wraps it in its own error class
+    with pytest.raises(APIError) as failure:  # LiveKit wraps it in its own error class
         await _speak(mouth, "A long sentence that takes several chunks of audio to say out loud.")
     await asyncio.sleep(0.05)
     [record] = gateway.records()
     assert (record.provider, record.status) == ("deepgram", "error")
+    assert record.error_class == type(failure.value).__name__
 
 
 async def test_tts_slow_first_byte_times_out_and_hands_over(voice_chain, deepgram_server, lk_http):
@@ -179,6 +180,9 @@ async def test_stt_stream_hands_over_when_the_websocket_drops_mid_stream(
     heard_by_fake = sum(r.audio_seconds or r.audio_seconds_measured for r in served)
     assert heard_by_deepgram >= 0.5
     assert heard_by_deepgram + heard_by_fake >= 2.0 - 0.05
+    # the replay: Deepgram's one final covered only the first 0.5 s, so the fake heard all the
+    # rest of the 2 s: what Deepgram heard after that final (replayed), then what it never got
+    assert heard_by_fake == pytest.approx(2.0 - deepgram_server.utterance_seconds, abs=0.05)
 
 
 async def test_stt_recognize_hands_over_on_a_500(voice_chain, deepgram_server, lk_http):
@@ -234,6 +238,11 @@ async def test_stt_waits_for_a_rate_limit_without_stalling_the_loop(use_config):
     ears = inference.STT("fake/fake-stt")
     frames = audio_frames(pcm_tone(0.2, frequency=220, sample_rate=16000))
     start = time.perf_counter()
-    events = await asyncio.gather(*(ears.recognize(frames) for _ in range(3)))
+    events, longest_gap, took = await measure_loop_gaps(
+        asyncio.gather(*(ears.recognize(frames) for _ in range(3)))
+    )
     assert time.perf_counter() - start >= 0.35  # three calls at 5/s: two waits of 0.2 s
+    assert took >= 0.35
+    assert longest_gap < 0.11  # the waits were awaited: a 10 ms tick was never late by 0.1 s
     assert all(e.alternatives[0].text for e in events)
+    assert [e.alternatives[0].text for e in events] == ["Hello, this is a test."] * 3

@@ -7,6 +7,7 @@ provider distribution runs it. Each broken one is a plugin registered by hand
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import types
 from collections.abc import Callable, Iterator
@@ -25,11 +26,13 @@ from voicegateway.plugins import PluginHost
 from voicegateway.policies.fallback import NEXT, RETRY
 from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
 from voicegateway_testkit.conformance import (
+    PROJECT,
     ProviderConformance,
     call_records,
     check_discovered,
     check_factory,
     check_failure,
+    check_models_listed,
     check_priced,
     check_secret_absent,
     check_units,
@@ -108,6 +111,20 @@ def use_provider(tmp_path: Path) -> Iterator[Callable[..., voicegateway.Gateway]
     gateway_module._default = None
 
 
+def test_the_suite_skips_only_a_modality_the_provider_lacks():
+    """A skip is no pass: a modality the provider offers must be checked, never skipped."""
+    suite = TestFakeProviderConforms()
+    spec = llm_spec()
+    try:
+        suite.offered(spec, "llm")
+    except pytest.skip.Exception as skipped:  # would turn this test into a skip, not a failure
+        pytest.fail(f"an offered modality was skipped: {skipped}")
+    with pytest.raises(pytest.skip.Exception, match="offers no tts"):
+        suite.offered(spec, "tts")
+    with pytest.raises(pytest.skip.Exception, match="offers no stt"):
+        suite.offered(spec, "stt")
+
+
 def test_a_plugin_registered_by_hand_is_not_discovered():
     host = PluginHost(discover=False)
     host.register(plugin(llm_spec()))
@@ -142,6 +159,23 @@ def test_a_modality_without_a_default_model_fails(use_provider):
     use_provider(spec)
     with pytest.raises(AssertionError, match=r"no default_models\['llm'\]"):
         check_factory(spec, "llm")
+
+
+def test_a_factory_serving_another_model_than_the_default_fails(use_provider):
+    spec = llm_spec()
+    use_provider(spec)
+    check_factory(spec, "llm")
+    stale = dataclasses.replace(spec, default_models={"llm": "m2"})
+    with pytest.raises(AssertionError, match=r"\('broken', 'm1'\)"):
+        check_factory(stale, "llm")
+
+
+def test_a_model_listed_twice_or_of_a_modality_not_offered_fails():
+    check_models_listed(llm_spec())
+    with pytest.raises(AssertionError, match=r"broken/m1 \(llm\) is listed twice"):
+        check_models_listed(llm_spec(models=(ModelInfo("m1", "llm"), ModelInfo("m1", "llm"))))
+    with pytest.raises(AssertionError, match="listed as tts, which broken does not offer"):
+        check_models_listed(llm_spec(models=(ModelInfo("m1", "llm"), ModelInfo("v1", "tts"))))
 
 
 def test_an_unpriced_cloud_model_must_be_marked():
@@ -198,7 +232,23 @@ async def test_units_of_a_sound_meter_pass_and_unknown_units_fail(use_provider):
     reply = await drive_llm(obj, "Book a table.")
     await wait_ended(obj)
     records = call_records(gateway, obj)
-    check_units({"input_tokens": 3, "output_tokens": len(reply.split())}, records)
+    bill = {"input_tokens": 3, "output_tokens": len(reply.split())}
+    check_units(bill, records)
+    with pytest.raises(AssertionError, match="left no usage record"):
+        check_units(bill, [])
+    another_call = dataclasses.replace(records[0], call_id="another-call")
+    with pytest.raises(AssertionError, match="records of several calls"):
+        check_units(bill, [*records, another_call])
+    failed = [dataclasses.replace(r, status="error", error_class="APIStatusError") for r in records]
+    with pytest.raises(AssertionError, match="APIStatusError"):
+        check_units(bill, failed)
+    unpriced = [
+        dataclasses.replace(r, price_source="unpriced", price_detail="no rates for m1")
+        for r in records
+    ]
+    with pytest.raises(AssertionError, match="records left unpriced"):
+        check_units(bill, unpriced)
+    check_units(bill, unpriced, unpriced="a preview, not in the catalog yet")
     with pytest.raises(AssertionError, match="returned \\['tokens'\\]"):
         check_units({"tokens": 3}, records)
     with pytest.raises(AssertionError, match="returned no units"):
@@ -219,6 +269,16 @@ async def test_a_provider_logging_its_key_fails(use_provider, caplog):
     check_secret_absent(KEY, records=records, objects=(obj, obj.plugin))  # only the log leaks
     with pytest.raises(AssertionError, match=r"log broken\.plugin DEBUG: connecting with key"):
         check_secret_absent(KEY, logs=caplog.records, records=records)
+
+
+def test_a_key_in_a_record_field_fails():
+    record = UsageRecord(
+        call_id="c1", modality="llm", provider="broken", model="m1", project=PROJECT
+    )
+    check_secret_absent(KEY, records=[record])
+    record.price_detail = f"no rates for key {KEY}"
+    with pytest.raises(AssertionError, match="record field price_detail"):
+        check_secret_absent(KEY, records=[record])
 
 
 def test_a_key_in_an_error_message_or_a_repr_fails():
@@ -255,3 +315,24 @@ async def test_a_failure_classified_wrong_or_unrecorded_fails(use_provider):
         check_failure(failure.value, NEXT, records, 500)
     with pytest.raises(AssertionError, match="left no error record"):
         check_failure(failure.value, RETRY, [], 500)
+    assert [r.error_class for r in records if r.status == "error"] == ["APIStatusError"]
+    mislabelled = [dataclasses.replace(r, error_class="RuntimeError") for r in records]
+    with pytest.raises(AssertionError, match="RuntimeError"):
+        check_failure(failure.value, RETRY, mislabelled, 500)
+
+
+async def test_a_provider_that_takes_a_key_cannot_skip_the_key_check():
+    """Forgetting ``api_key`` on a keyed provider's subclass fails instead of skipping the
+    leak check."""
+    spec = ProviderSpec(id="keyed", llm=lambda request: None, key_env=("KEYED_API_KEY",))
+
+    class Forgetful(ProviderConformance):
+        provider = "keyed"
+        api_key = None
+
+    check = Forgetful.test_the_key_never_appears
+    try:
+        with pytest.raises(AssertionError, match="KEYED_API_KEY: set the subclass's api_key"):
+            await check(Forgetful(), None, spec, None, "llm", None, None)
+    except pytest.skip.Exception:
+        pytest.fail("the key check was skipped for a provider that takes a key")

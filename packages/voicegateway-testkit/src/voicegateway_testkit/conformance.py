@@ -466,6 +466,11 @@ class ProviderConformance:
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         if self.api_key is None:
+            # a provider that takes a key must prove it never leaks: no silent skip for it
+            assert not spec.needs_key, (
+                f"{self.provider} reads a key from {', '.join(spec.key_env)}: set the "
+                "subclass's api_key to a dummy key its fake server accepts"
+            )
             pytest.skip(f"{self.provider} needs no key")
         self.offered(spec, modality)
         errors: list[BaseException] = []
