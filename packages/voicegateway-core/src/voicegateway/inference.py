@@ -30,10 +30,11 @@ from livekit.agents.utils.audio import calculate_audio_duration
 from voicegateway.gateway import Gateway, current_project_var, get_gateway
 from voicegateway.metering.instrument import Instrument
 from voicegateway.metering.meters import DEFAULT_METERS
+from voicegateway.metering.sessions import SessionScope
 from voicegateway.plain_plugins import METERED
 from voicegateway.providers import Modality
 
-__all__ = ["LLM", "STT", "TTS", "project", "set_project"]
+__all__ = ["LLM", "STT", "TTS", "project", "session", "set_project"]
 
 log = logging.getLogger("voicegateway.inference")
 
@@ -56,6 +57,14 @@ def project(name: str) -> Iterator[None]:
         yield
     finally:
         current_project_var().reset(token)
+
+
+def session(session_id: str) -> SessionScope:
+    """Name the conversation the calls made from here on (in this task and the tasks it starts)
+    belong to: ``inference.session("call-123")``, or ``with inference.session("call-123"):``,
+    which restores the previous one on exit. Inside a LiveKit room the room's id wins; an
+    ``AgentSession`` takes the id in force where it first calls, for all its calls."""
+    return SessionScope(session_id)
 
 
 class _Built:

@@ -456,10 +456,12 @@ class FakeAudioOutput(io.AudioOutput):
 
 @dataclass
 class VoiceTurn:
-    """What :func:`voice_turn` saw: the played segments and the session's model usage."""
+    """What :func:`voice_turn` saw: the played segments, the session's model usage, and the
+    (closed) session itself."""
 
     speaker: FakeAudioOutput
     usage: list[Any]
+    session: Any = None
 
 
 async def voice_turn(
@@ -495,4 +497,4 @@ async def voice_turn(
         usage = list(session.usage.model_usage)
     finally:
         await session.aclose()
-    return VoiceTurn(speaker, usage)
+    return VoiceTurn(speaker, usage, session)

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 
+from voicegateway.metering import sessions
 from voicegateway.metering.records import Call, UsageRecord
 
 log = logging.getLogger("voicegateway.metering")
@@ -72,15 +73,16 @@ class MiddlewareChain:
 
 
 class SessionCorrelation(Middleware):
-    """Stamps the LiveKit job id, room and session id, when the call runs inside a job."""
+    """Stamps the LiveKit job id and room, and the session id: the room's, else the
+    ``AgentSession``'s, else one set by code (see :mod:`voicegateway.metering.sessions`)."""
 
     name = "session"
 
     def on_call_start(self, call: Call) -> None:
-        call.job_id, call.room, call.session_id = _job_identity()
+        call.job_id, call.room, call.session_id = sessions.identity()
 
     def on_usage(self, call: Call, record: UsageRecord) -> None:
-        if record.job_id is None:
+        if record.session_id is None and record.job_id is None:
             record.job_id, record.room, record.session_id = call.job_id, call.room, call.session_id
 
 
@@ -108,22 +110,3 @@ class Recording(Middleware):
 
     def on_usage(self, call: Call, record: UsageRecord) -> None:
         self._sink.append(record)
-
-
-def _job_identity() -> tuple[str | None, str | None, str | None]:
-    global _get_job_context
-    if _get_job_context is None:
-        try:
-            from livekit.agents import get_job_context
-        except ImportError:  # metering without LiveKit (tests of the chain alone)
-            return None, None, None
-        _get_job_context = get_job_context
-    ctx = _get_job_context(required=False)
-    if ctx is None:
-        return None, None, None
-    job = ctx.job
-    room = job.room.name if job.room else None
-    return job.id, room, getattr(job.room, "sid", None) or None
-
-
-_get_job_context = None
