@@ -1,7 +1,10 @@
-"""Budgets: reserve at admission, refuse when spent, settle with the real cost, warn once."""
+"""Budgets: admit from a lease, refuse only when spent (or unknowable), settle with the real cost,
+warn once, never from the event loop."""
 
 import logging
 import os
+import sqlite3
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from voicegateway.config.schema import Config
 from voicegateway.errors import VoiceGatewayError
 from voicegateway.metering.records import Call, UsageRecord
-from voicegateway.policies import BudgetExceeded, Budgets, SharedState
+from voicegateway.policies import BudgetExceeded, Budgets, BudgetUnknown, SharedState
 
 
 def config(budget: dict, **extra) -> Config:
@@ -25,7 +28,7 @@ def state(tmp_path):
     state.close()
 
 
-def run(step: Budgets, cost: str | None, *, provider="fake", session=None) -> Call:
+def run(step: Budgets, cost: str | None, *, provider="fake", session=None, sync=True) -> Call:
     call = Call(modality="tts", provider=provider, model="m", project="app")
     call.session_id = session
     step.on_call_start(call)
@@ -34,22 +37,41 @@ def run(step: Budgets, cost: str | None, *, provider="fake", session=None) -> Ca
         record.cost_usd = Decimal(cost)
         step.on_usage(call, record)
     step.on_call_end(call)
+    if sync:
+        step.sync()
     return call
 
 
-def test_block_refuses_once_spent_and_names_project_period_limit_spend(state):
-    step = Budgets(config({"daily_usd": "0.05", "action": "block", "reserve_usd": "0.01"}), state)
-    for _ in range(4):
+def spent(state: SharedState, period: str, provider=None) -> int:
+    with state.transaction() as con:
+        return state.spent(con, "app", provider, period)
+
+
+def held(state: SharedState) -> int:
+    with state.transaction() as con:
+        return con.execute("SELECT coalesce(sum(amount), 0) FROM holds").fetchone()[0]
+
+
+def test_block_refuses_only_once_spend_reaches_the_limit_in_full_precision(state):
+    step = Budgets(config({"daily_usd": "0.05", "action": "block", "reserve_usd": "0.02"}), state)
+    for _ in range(5):  # the last calls are admitted against what remains of the budget
         run(step, "0.01")
-    run(step, "0.01")  # 0.04 spent + 0.01 estimate = 0.05: still fits
     with pytest.raises(BudgetExceeded) as caught:
         run(step, "0.01")
     error = caught.value
     assert isinstance(error, VoiceGatewayError)
     message = str(error)
-    assert "'app'" in message and "daily" in message and "$0.05" in message
-    assert "$0.0500" in message
+    assert "'app'" in message and "daily" in message and "$0.05 " in message
     assert error.spend == Decimal("0.05") and error.limit == Decimal("0.05")
+    day = datetime.now(UTC).date().isoformat()
+    assert spent(state, f"day:{day}") == 50_000_000
+
+
+def test_a_tiny_limit_is_named_exactly(state):
+    step = Budgets(config({"daily_usd": "0.001", "action": "block"}), state)
+    run(step, "0.001")
+    with pytest.raises(BudgetExceeded, match=r"budget of \$0\.001 is used up"):
+        run(step, "0.0001")
 
 
 def test_reservations_of_calls_in_flight_count(state):
@@ -59,22 +81,41 @@ def test_reservations_of_calls_in_flight_count(state):
         step.on_call_start(call)
     with pytest.raises(BudgetExceeded):
         step.on_call_start(Call(modality="stt", provider="fake", model="m", project="app"))
-    step.on_call_end(calls[0])  # ended without cost: its reservation is released
+    step.on_call_end(calls[0])  # ended without cost: its reservation goes back to the lease
     step.on_call_start(Call(modality="stt", provider="fake", model="m", project="app"))
 
 
-def test_settling_shrinks_the_reservation_and_adds_spend(state):
+def test_settled_spend_is_written_and_the_lease_shrinks(state):
     step = Budgets(config({"monthly_usd": 1, "action": "block", "reserve_usd": "0.5"}), state)
     call = Call(modality="stt", provider="fake", model="m", project="app")
     step.on_call_start(call)
     record = UsageRecord.for_call(call)
     record.cost_usd = Decimal("0.2")
     step.on_usage(call, record)
-    ((settled, held),) = [v for k, v in state.snapshot().items() if "month" in k]
-    assert (settled, held) == (200_000_000, 300_000_000)
+    step.sync()
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert spent(state, f"month:{month}") == 200_000_000
+    assert held(state) >= 300_000_000  # the rest of the reservation and the lease
     step.on_call_end(call)
-    ((settled, held),) = [v for k, v in state.snapshot().items() if "month" in k]
-    assert (settled, held) == (200_000_000, 0)
+    step._releasing = True  # what exit does: unused leases go back
+    step.sync()
+    assert held(state) == 0 and spent(state, f"month:{month}") == 200_000_000
+
+
+def test_a_record_is_counted_once_whoever_sees_it_first(state):
+    step = Budgets(config({"daily_usd": 1, "action": "warn"}), state)
+    call = run(step, "0.3", sync=False)
+    record = UsageRecord.for_call(call)
+    record.cost_usd = Decimal("0.3")
+    step.on_usage(call, record)  # a second report of another record
+    step.sync()
+    day = datetime.now(UTC).date().isoformat()
+    assert spent(state, f"day:{day}") == 600_000_000
+    with state.transaction() as con:  # the ledger's ingest offers the same records again
+        rows = con.execute("SELECT request_id, ts FROM settled").fetchall()
+        again = [(rid, ts, "app", "fake", day, None, 300_000_000) for rid, ts in rows]
+        assert state.settle(con, again) == []
+    assert spent(state, f"day:{day}") == 600_000_000
 
 
 def test_per_provider_and_per_session_limits(state):
@@ -106,7 +147,10 @@ def test_warn_logs_once_per_threshold_and_never_refuses(state, caplog):
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 2, warnings
     assert "80%" in warnings[0] and "100%" in warnings[1]
-    assert sum(step.events.values()) == 2
+    assert len(step.events) == 2
+    other = Budgets(config({"daily_usd": "0.10", "action": "warn"}), SharedState(state.path))
+    run(other, "0.01")  # another process past the same thresholds: recorded once, not again
+    assert other.events == []
     with state.transaction() as con:
         assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 2
 
@@ -124,49 +168,113 @@ def test_exhausted_tells_the_resolution_step(state):
     assert step.exhausted("other") is None
 
 
-def test_a_project_without_budget_costs_nothing(state):
+def test_a_project_without_budget_holds_nothing(state):
     step = Budgets(config({"daily_usd": 1, "action": "block"}), state)
     call = Call(modality="llm", provider="fake", model="m", project="nobudget")
     step.on_call_start(call)
-    assert not state.path.exists() or not state.snapshot()
+    step.sync()
+    assert held(state) == 0
 
 
-def test_rehydrates_spend_from_the_ledger_on_a_new_period(state):
-    seen = []
+def ledger_with_spend(tmp_path, cost: str) -> Config:
+    """A config whose ledger already holds ``cost`` of today's spend (ingested for real)."""
+    from voicegateway.ledger import Ledger, Spooler
 
-    def ledger(project, provider, since):
-        seen.append((project, provider))
-        return Decimal("0.04")
+    cfg = config(
+        {"daily_usd": "0.05", "action": "block", "reserve_usd": "0.01"},
+        storage={"path": str(tmp_path / "usage.duckdb")},
+    )
+    spool = Spooler(cfg.storage.spool_dir)
+    spool.append(UsageRecord("c", "tts", "fake", "m", "app", cost_usd=Decimal(cost)))
+    spool.close()
+    with Ledger.from_config(cfg.storage).open():
+        pass
+    return cfg
 
-    step = Budgets(config({"daily_usd": "0.05", "action": "block"}), state, rehydrate=ledger)
-    run(step, "0.01")
+
+def test_a_lost_state_fails_closed_until_the_ledger_seeds_it(tmp_path):
+    from voicegateway.ledger import Ledger
+    from voicegateway.policies.state import state_path
+
+    cfg = ledger_with_spend(tmp_path, "0.03")
+    state_path(cfg.storage).unlink()  # the policy state is lost; the ledger is not
+    step = Budgets(cfg)
+    with pytest.raises(BudgetUnknown, match="voicegw ingest"):
+        run(step, "0.01")
+    with Ledger.from_config(cfg.storage).open():  # any ingest seeds it
+        pass
+    run(step, "0.01")  # 0.03 from the ledger + 0.01
+    run(step, "0.01")  # + 0.01: exactly the limit
     with pytest.raises(BudgetExceeded):
         run(step, "0.01")
-    assert seen == [("app", None)]
 
 
-def test_llm_estimate_uses_the_rate_card(state):
+def test_warn_and_throttle_carry_on_and_say_the_budget_is_not_enforced(tmp_path, caplog):
+    from voicegateway.policies.state import state_path
+
+    cfg = ledger_with_spend(tmp_path, "0.03")
+    state_path(cfg.storage).unlink()
+    cfg.projects["app"].budget.action = "warn"
+    step = Budgets(cfg)
+    step.sync()
+    with caplog.at_level(logging.WARNING, "voicegateway.policies"):
+        run(step, "0.01")
+        run(step, "0.01")
+    told = [r.getMessage() for r in caplog.records if "not being enforced" in r.getMessage()]
+    assert len(told) == 1 and "voicegw ingest" in told[0]
+
+
+def test_a_corrupt_state_names_its_file_and_refuses_block_only(tmp_path):
+    path = tmp_path / "policies.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    step = Budgets(config({"daily_usd": 1, "action": "block"}), SharedState(path))
+    with pytest.raises(BudgetUnknown) as caught:
+        run(step, "0.01")
+    assert str(path) in str(caught.value) and "voicegw ingest" in str(caught.value)
+    assert not isinstance(caught.value.__cause__, sqlite3.DatabaseError)
+    warn = Budgets(config({"daily_usd": 1, "action": "warn"}), SharedState(path))
+    run(warn, "0.01")  # never refuses
+
+
+def test_llm_reservation_learns_the_model_output_and_keeps_a_ceiling(state):
     class Rates:
         def cost(self, units):
             return Decimal(units["input_tokens"] + units["output_tokens"]) / 1000
 
     step = Budgets(
-        config({"daily_usd": 100, "action": "block"}),
+        config({"daily_usd": 100, "action": "block", "max_reserve_output_tokens": 2000}),
         state,
         rates=lambda *a: Rates(),
-        max_output_tokens=1000,
     )
+    budget = step._budget("app")
     call = Call(modality="llm", provider="fake", model="m", project="app")
-    assert step.estimate(call, step._budget("app")) == Decimal(1)
+    step._rate_cache[("fake", "m", "llm")] = Rates()
+    assert step.estimate(call, budget) == 256 * 1_000_000  # the default before anything is known
+    call.output_cap = 5000
+    assert step.estimate(call, budget) == 2000 * 1_000_000  # the plugin's cap, under the ceiling
+    call.output_cap = None
+    for tokens in [40] * 19 + [90]:
+        done = Call(modality="llm", provider="fake", model="m", project="app")
+        step.on_call_start(done)
+        record = UsageRecord.for_call(done)
+        record.output_tokens, record.cost_usd = tokens, Decimal("0.001")
+        step.on_usage(done, record)
+        step.on_call_end(done)
+    step.sync()
+    assert step.estimate(call, budget) == 90 * 1_000_000  # the 95th percentile of recent calls
 
 
-def test_a_dead_process_reservation_is_released(state):
+def test_a_dead_process_lease_is_released(state):
     step = Budgets(config({"daily_usd": "0.02", "action": "block", "reserve_usd": "0.01"}), state)
     step.on_call_start(Call(modality="stt", provider="fake", model="m", project="app"))
     step.on_call_start(Call(modality="stt", provider="fake", model="m", project="app"))
     with state.transaction() as con:  # pretend another process held them and died
         con.execute("UPDATE holds SET pid = ?", (2**22 + os.getpid(),))
-    run(step, "0.01")
+    other = Budgets(
+        config({"daily_usd": "0.02", "action": "block", "reserve_usd": "0.01"}),
+        SharedState(state.path),
+    )
+    run(other, "0.01")
 
 
 def test_voicegw_budgets_shows_limits_spend_remaining_projection(tmp_path, capsys):
@@ -222,10 +330,3 @@ def test_voicegw_budgets_shows_limits_spend_remaining_projection(tmp_path, capsy
     assert json.loads(capsys.readouterr().out)[0]["project"] == "app"
 
 
-def test_warn_and_throttle_budgets_rehydrate_too(state):
-    step = Budgets(
-        config({"daily_usd": "0.05", "action": "warn"}),
-        state,
-        rehydrate=lambda project, provider, since: Decimal("0.05"),
-    )
-    assert "daily" in step.exhausted("app")

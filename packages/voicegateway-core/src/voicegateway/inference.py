@@ -70,10 +70,10 @@ def session(session_id: str) -> SessionScope:
 class _Built:
     """What every wrapper resolves at construction: the plugin object and its metering.
 
-    With more than one usable candidate in the chain, or a rate limit that waits, every usable
-    candidate is built (``members``, each with its own plugin and metering, in chain order) and
-    calls are served through ``policies.fallback_streams``; ``plugin`` stays the one resolution
-    chose.
+    With more than one usable candidate in the chain, or a budget or rate limit on the project,
+    every usable candidate is built (``members``, each with its own plugin and metering, in chain
+    order) and calls are served through ``policies.fallback_streams``; ``plugin`` stays the one
+    resolution chose.
     """
 
     def __init__(
@@ -106,10 +106,12 @@ class _Built:
         self.provider = resolution.spec.id
         self.resolution = resolution
         self.members: list[Any] = []
-        # Several usable candidates (run-time hand-over), or a rate limit that waits: calls go
-        # through VoiceGateway's own streams, which await admission instead of blocking.
-        waits = gateway.policies.limits.may_wait(self.project, self.provider)
-        if resolution.alternates or resolution.preceding or waits:
+        # Several usable candidates (run-time hand-over), or a budget or rate limit: calls go
+        # through VoiceGateway's own streams, which await admission instead of blocking the
+        # loop, and raise a refusal inside the stream (LiveKit's error path, so the session's
+        # ``error`` event reports it).
+        policed = gateway.policies.applies(self.project, self.provider)
+        if resolution.alternates or resolution.preceding or policed:
             self._build_members(owner, gateway, modality, options)
             self.instrument: Instrument = next(
                 m.instrument for m in self.members if m.plugin is self.plugin

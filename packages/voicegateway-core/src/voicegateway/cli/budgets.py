@@ -1,10 +1,11 @@
 """``voicegw budgets``: each project's budget limits, spend, what calls in flight hold, what is
 left, and the spend projected to the end of the period at the current rate.
 
-Spend is read from the ledger (pending spool files are ingested first); ``held`` is what calls in
-flight have reserved in the shared policy state (``<storage.path>.policies.sqlite``). The
-projection is ``spend / elapsed fraction of the period`` (a day or a calendar month in
-storage.timezone).
+Spend and ``held`` (what calls in flight and processes' leases hold) are read from the policy
+state (``<storage.path>.policies.sqlite``), the source of truth budgets enforce, after an ingest
+that brings it in step with the ledger (or seeds it). When it cannot be trusted (not seeded,
+unreadable) the command says why in one line and exits 2. The projection is ``spend / elapsed
+fraction of the period`` (a day or a calendar month in storage.timezone).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def add_parser(sub, common) -> None:
 def rows(config, now: datetime | None = None) -> list[dict[str, object]]:
     """One row per (project, provider or all, period) limit."""
     from voicegateway.ledger import Ledger
-    from voicegateway.policies.state import SharedState, from_nano, state_path
+    from voicegateway.policies.errors import PolicyStateError
+    from voicegateway.policies.state import SharedState, from_nano
 
     zone = ZoneInfo(config.storage.timezone)
     local = (now or datetime.now(UTC)).astimezone(zone)
@@ -47,22 +49,27 @@ def rows(config, now: datetime | None = None) -> list[dict[str, object]]:
     wanted = [(name, project) for name, project in config.projects.items() if project.budget]
     if not wanted:
         return []
-    spend: dict[tuple[str, str | None, str], Decimal] = {}
-    with Ledger.from_config(config.storage).open() as con:
-        for period, (start, _, _) in periods.items():
-            for project, provider, total in con.execute(
-                "SELECT project, provider, sum(cost_usd) FROM usage WHERE ts >= ? GROUP BY ALL",
-                [start],
-            ).fetchall():
-                total = total or Decimal(0)
-                spend[(project, provider, period)] = total
-                key = (project, None, period)
-                spend[key] = spend.get(key, Decimal(0)) + total
-    held: dict[str, int] = {}
-    if state_path(config.storage).exists():
-        held = {
-            key: h for key, (_, h) in SharedState.for_storage(config.storage).snapshot().items()
-        }
+    with Ledger.from_config(config.storage).open():  # ingests: the state is in step after it
+        pass
+    state = SharedState.for_storage(config.storage)
+    try:
+        with state.transaction() as con:
+            if state.meta(con, "seeded") is None:
+                raise PolicyStateError(
+                    state.path,
+                    "not seeded from the ledger yet (another process holds the ledger?); run "
+                    "`voicegw ingest` and try again",
+                )
+            state.reap(con)
+            held = dict(con.execute("SELECT key, sum(amount) FROM holds GROUP BY key"))
+            spend = {
+                (name, provider, period): from_nano(state.spent(con, name, provider, suffix))
+                for name, project in wanted
+                for provider in [None, *project.budget.providers]
+                for period, (_, _, suffix) in periods.items()
+            }
+    finally:
+        state.close()
     out = []
     for name, project in wanted:
         budget = project.budget

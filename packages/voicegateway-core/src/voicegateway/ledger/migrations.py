@@ -52,6 +52,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE records ADD COLUMN price_rates VARCHAR",
         ),
     ),
+    Migration(
+        3,
+        "why a refused call was refused",
+        ("ALTER TABLE records ADD COLUMN reason VARCHAR",),
+    ),
 )
 
 

@@ -8,7 +8,7 @@ change between versions (:mod:`.migrations`), the view's columns only grow.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MONEY = "DECIMAL(18,12)"
 """US dollars to the picodollar (a token costs down to ~1e-8 $): 64-bit, so sums stay fast; a
@@ -43,6 +43,7 @@ COLUMN_TYPES: dict[str, str] = {
     "error_class": "VARCHAR",
     "ttfb_ms": "DOUBLE",
     "duration_ms": "DOUBLE",
+    "reason": "VARCHAR",
 }
 """Ledger column types, one per record field (in RECORD_FIELDS order). A test fails when a record
 field has no column here, which is the cue to write a migration."""

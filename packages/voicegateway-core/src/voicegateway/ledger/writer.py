@@ -132,6 +132,7 @@ class Ledger:
                 con.execute(f"SET TimeZone = {literal(self.timezone)}")
                 if ingest:
                     self._ingest_logged(con)
+                    self._policy_state(con, "seed")
                 yield con
             finally:
                 con.close()
@@ -141,7 +142,9 @@ class Ledger:
         database or a full disk: the files wait, the report says why, a warning is logged once."""
         try:
             with self.open(ingest=False, timeout=timeout) as con:
-                return self._ingest_logged(con)
+                report = self._ingest_logged(con)
+                self._policy_state(con, "seed")
+                return report
         except (LedgerBusy, OSError, duckdb.Error) as exc:
             return self._waiting(exc, IngestReport())
 
@@ -256,6 +259,8 @@ class Ledger:
                 f"DELETE FROM ingested_files WHERE ingested_at < now() - INTERVAL "
                 f"'{KEEP_INGESTED_NAMES}'"
             )
+            if added:
+                self._policy_state(con, "count_ingested")
             con.execute("COMMIT")
         except BaseException:
             _rollback(con)
@@ -264,6 +269,23 @@ class Ledger:
         report.files += len(files)
         report.records += added - copies
         report.duplicates += copies
+
+    def _policy_state(self, con: duckdb.DuckDBPyConnection, step: str) -> None:
+        """Keep the policy state (``<path>.policies.sqlite``) in step with what was ingested
+        (``policies.ledger_sync``). Its failure never stops an ingest: budgets that cannot trust
+        the state refuse on their side."""
+        from voicegateway.policies import ledger_sync  # the one call up the layers: see there
+
+        state_file = self.path.with_name(self.path.name + ".policies.sqlite")
+        try:
+            getattr(ledger_sync, step)(con, state_file, self.timezone)
+        except Exception as exc:
+            log.warning(
+                "the policy state %s was not updated by this ingest (%s): budgets that need it "
+                "refuse until an ingest succeeds",
+                state_file,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
 
     def _set_aside(self, path: Path, exc: BaseException, report: IngestReport) -> None:
         bad = self.spool_dir / "bad"

@@ -25,3 +25,17 @@ def prompt_tokens(chat_ctx: Any) -> int:
             text = str(getattr(item, "arguments", "") or getattr(item, "output", "") or "")
         total += TOKENS_PER_MESSAGE + -(-len(text) // CHARS_PER_TOKEN)
     return total
+
+
+_CAP_OPTIONS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
+
+def output_cap(plugin: Any) -> int | None:
+    """The output-token cap an LLM plugin was built with (LiveKit plugins keep their options in
+    ``_opts``), or None when it sets none: what a budget may reserve for the call's output."""
+    opts = getattr(plugin, "_opts", None)
+    for name in _CAP_OPTIONS:
+        value = getattr(opts, name, None)
+        if type(value) is int and value > 0:
+            return value
+    return None

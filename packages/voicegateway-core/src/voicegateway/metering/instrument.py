@@ -29,8 +29,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from voicegateway.metering import estimate
+from voicegateway.metering.estimate import output_cap
 from voicegateway.metering.middleware import MiddlewareChain
 from voicegateway.metering.records import UNIT_FIELDS, Call, UsageRecord
+from voicegateway.policies.errors import RateLimited, Refused
 from voicegateway.providers import Meter
 
 log = logging.getLogger("voicegateway.metering")
@@ -72,6 +74,7 @@ class Instrument:
         self._project = project
         self._chain = chain
         self._meter = meter
+        self._inner = inner
         self._fallback_from = fallback_from
         self._open: set[str] = set()
         self._metadata: Any = None
@@ -90,16 +93,39 @@ class Instrument:
             fallback_from=self._fallback_from,
         )
 
-    def open_call(self, *, chat_ctx: Any = None, text: str | None = None) -> Call:
+    def open_call(
+        self, *, chat_ctx: Any = None, text: str | None = None, audio_seconds: float = 0.0
+    ) -> Call:
         """Start a call: the chain's start steps run now and may refuse it by raising. They see
-        the prompt (``chat_ctx``) or the text to speak, to estimate what the call may cost."""
+        the prompt (``chat_ctx``), the text to speak or the audio to recognize, to estimate what
+        the call may cost."""
         call = self._new_call()
         call.chat_ctx = chat_ctx
         if text is not None:
             call.chars_pending = len(text)
-        self._chain.start(call)
+        call.audio_pending = audio_seconds
+        if self._modality == "llm":
+            call.output_cap = output_cap(self._inner)
+        self.start(call)
         self._open.add(call.call_id)
         return call
+
+    def start(self, call: Call) -> None:
+        """Run the chain's start steps; a call they refuse leaves a ``refused`` record (zero
+        units, the reason) before the refusal is raised."""
+        try:
+            self._chain.start(call)
+        except Refused as exc:
+            if not isinstance(exc, RateLimited) or exc.may_wait < exc.retry_after:
+                self._refused(call, exc)
+            raise
+
+    def _refused(self, call: Call, error: Exception) -> None:
+        call.status, call.error_class = "refused", type(error).__name__
+        record = UsageRecord.for_call(call)
+        record.status, record.error_class, record.reason = "refused", call.error_class, str(error)
+        log.warning("%s %s/%s refused: %s", self._modality, self._provider, self._model, error)
+        self._chain.usage(call, record)
 
     @contextlib.contextmanager
     def scope(self, call: Call) -> Iterator[None]:
@@ -134,8 +160,7 @@ class Instrument:
         self, recognize: Callable[[], Awaitable[T]], audio_seconds: float
     ) -> T:
         """A batch recognition: one call around ``recognize()``, which reports synchronously."""
-        call = self.open_call()
-        call.audio_pending = audio_seconds
+        call = self.open_call(audio_seconds=audio_seconds)
         return await self.recognize_in(call, recognize)
 
     async def recognize_in(self, call: Call, recognize: Callable[[], Awaitable[T]]) -> T:

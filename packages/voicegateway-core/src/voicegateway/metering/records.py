@@ -64,6 +64,8 @@ class Call:
     # sends it sentence by sentence): its reports are then taken as they come.
     text_counted: bool = True
     chat_ctx: object = None
+    # The plugin's own cap on output tokens (an LLM's max_tokens), for budget reservations.
+    output_cap: int | None = None
     # Units a provider plugin read from the provider's own response where LiveKit drops them
     # (see instrument.report_usage); added to the call's next record.
     reported: dict[str, int] | None = None
@@ -115,6 +117,8 @@ class UsageRecord:
     error_class: str | None = None
     ttfb_ms: float | None = None
     duration_ms: float | None = None
+    reason: str | None = None
+    """Why a ``refused`` call was refused (the budget, rate limit or policy state message)."""
 
     @classmethod
     def for_call(cls, call: Call) -> UsageRecord:

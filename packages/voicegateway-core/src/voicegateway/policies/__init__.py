@@ -6,9 +6,12 @@ Budgets and rate limits (docs/policies.md) hold across the processes of one mach
   process of the machine decides in, and that releases what a dead process held.
 - :mod:`.budgets`: :class:`Budgets`, the middleware step that reserves, refuses and settles.
 - :mod:`.limits`: :class:`RateLimits`, GCRA request rates, units per minute, concurrent calls.
-- :mod:`.leases`: :class:`~.leases.LeasedBudgets`, ``block`` budgets admitted from a local lease.
+- :mod:`.worker`: :class:`~.worker.PolicyWorker`, the thread that talks to the state (never the
+  event loop).
+- :mod:`.notify`: webhook alerts for threshold crossings.
 - :mod:`.admission`: :class:`Policies`, both as one chain step (what the gateway uses).
-- :mod:`.errors`: :class:`BudgetExceeded`, :class:`RateLimited`.
+- :mod:`.errors`: :class:`BudgetExceeded`, :class:`BudgetUnknown`, :class:`RateLimited` (all
+  :class:`Refused`), :class:`PolicyStateError`.
 
 The names below load on first use (PEP 562): importing this package (or one of its modules, such
 as ``.circuit``) imports nothing else.
@@ -23,16 +26,35 @@ from voicegateway._lazy import lazy_attributes
 if TYPE_CHECKING:
     from voicegateway.policies.admission import Policies
     from voicegateway.policies.budgets import Budgets
-    from voicegateway.policies.errors import BudgetExceeded, RateLimited
+    from voicegateway.policies.errors import (
+        BudgetExceeded,
+        BudgetUnknown,
+        PolicyStateError,
+        RateLimited,
+        Refused,
+    )
     from voicegateway.policies.limits import RateLimits
     from voicegateway.policies.state import SharedState
 
-__all__ = ["BudgetExceeded", "Budgets", "Policies", "RateLimited", "RateLimits", "SharedState"]
+__all__ = [
+    "BudgetExceeded",
+    "BudgetUnknown",
+    "Budgets",
+    "Policies",
+    "PolicyStateError",
+    "RateLimited",
+    "RateLimits",
+    "Refused",
+    "SharedState",
+]
 
 _LAZY = {
     "Budgets": "voicegateway.policies.budgets",
     "Policies": "voicegateway.policies.admission",
     "BudgetExceeded": "voicegateway.policies.errors",
+    "BudgetUnknown": "voicegateway.policies.errors",
+    "PolicyStateError": "voicegateway.policies.errors",
+    "Refused": "voicegateway.policies.errors",
     "RateLimited": "voicegateway.policies.errors",
     "RateLimits": "voicegateway.policies.limits",
     "SharedState": "voicegateway.policies.state",

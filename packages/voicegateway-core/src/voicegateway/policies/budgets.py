@@ -1,75 +1,110 @@
-"""Budgets: ``projects.<p>.budget`` enforced at admission and settled with the real cost.
+"""Budgets: ``projects.<p>.budget`` enforced at admission and settled with the real cost, without
+the agent's event loop ever waiting on the shared state.
 
-One middleware step, :class:`Budgets`, placed after ``CostTracking``:
+One middleware step, :class:`Budgets`, placed after ``CostTracking``. Its work is split in two:
 
-- ``on_call_start``: for a ``block`` budget, in one transaction on the shared state, every limit
-  the call falls under (the project's daily, monthly and per-session limits, and the same for its
-  provider under ``budget.providers``) must have room for the settled spend, the reservations of
-  calls in flight and this call's worst-case estimate; the estimate is then reserved. Otherwise
-  :class:`BudgetExceeded`. So N processes racing one budget never admit more than it allows, and
-  the overshoot is at most what admitted calls cost beyond their estimates.
-- ``on_usage``: the record's cost (priced by ``CostTracking``) is added to each limit's settled
-  spend and taken off the call's reservation; crossing a threshold logs one warning (whichever
-  process crosses it) and records a budget event.
-- ``on_call_end``: what is left of the reservation is released.
+- **On the event loop** (``on_call_start``, ``on_usage``, ``on_call_end``): dict operations only.
+  A ``block`` call is admitted from this process's *lease* on each limit it falls under (the
+  project's daily, monthly and per-session limits, and the same for its provider): a slice of
+  the limit's room held in the shared state. The call reserves its estimate (:meth:`estimate`)
+  from the lease, or, when the lease is the last of the room, what is left of it. Costs settle
+  into a pending list; what a call did not use goes back to the lease when it ends.
+- **In the policy worker thread** (:mod:`.worker`): refilling a lease (one transaction: room =
+  limit - settled - held), writing settled spend (each record counted once, by its id), threshold
+  crossings (recorded once across processes, warned and notified by the process that recorded
+  them), giving back idle leases, and a snapshot of each budget's spend for
+  :meth:`exhausted`.
 
-Estimates (:meth:`Budgets.estimate`): an LLM call on a priced model is its prompt (estimated from
-the chat context) plus ``max_output_tokens`` output tokens at the model's rates; any other call is
-``budget.reserve_usd`` (default $0.01).
-
-``warn`` and ``throttle`` budgets reserve nothing: they only settle and report. A throttled project
-is served by ``budget.throttle_to``; the resolution step asks :meth:`Budgets.exhausted`.
+When the lease is short, admission waits for a refill: ``fallback.serve`` awaits it (the call of
+every budgeted project goes through it), a caller that cannot await waits at most
+``worker.SYNC_WAIT_ON_LOOP`` on a loop. A refill that finds no room refuses with
+:class:`BudgetExceeded` (settled plus held has reached the limit); one that cannot read the state
+(not seeded from the ledger, unreadable, busy past ``worker.STATE_TIMEOUT``) refuses with
+:class:`BudgetUnknown`. ``warn`` and ``throttle`` budgets never refuse: they log once that they are
+not enforced and carry on. See docs/policies.md for the bound this gives.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from voicegateway.metering.estimate import prompt_tokens
 from voicegateway.metering.middleware import Middleware
-from voicegateway.metering.records import Call, UsageRecord
-from voicegateway.policies.errors import BudgetExceeded
-from voicegateway.policies.state import SharedState, from_nano, to_nano
+from voicegateway.metering.records import Call, UsageRecord, new_id
+from voicegateway.policies.errors import (
+    BudgetExceeded,
+    BudgetUnknown,
+    PolicyStateError,
+    dollars,
+)
+from voicegateway.policies.state import SharedState, from_nano, state_path, to_nano
+from voicegateway.policies.worker import STATE_TIMEOUT, PolicyWorker, at_exit, run_policy_task
 
 log = logging.getLogger("voicegateway.policies")
 
-Rehydrate = Callable[[str, "str | None", float], Decimal]
-"""(project, provider or None, since epoch seconds) -> the spend the ledger already holds."""
+LEASE_IDLE_S = 2.0
+"""A lease unused this long is given back, so other processes near the limit can use it."""
+
+MIN_SAMPLES = 10
+"""Recent calls of a model needed before its learned output estimate replaces the default."""
 
 
 @dataclass(slots=True, frozen=True)
 class Scope:
     """One limit a call falls under."""
 
-    key: str
+    key: str  # "<project>|<provider or *>|day:2026-12-02"
+    project: str
+    provider: str | None
+    period: str  # "day:2026-12-02", "month:2026-12", "session:<id>"
+    label: str  # "daily (2026-12-02)"
     limit: int  # nano-dollars
-    period: str  # "daily (2026-11-25)"
-    since: float | None  # start of the period (epoch seconds), None for a session
+
+
+@dataclass(slots=True)
+class _Lease:
+    hold_id: str
+    avail: int = 0  # unassigned room this process may admit from
+    last: bool = False  # the last refill found no more room than it granted
+    unwritten: int = 0  # settled here, not yet written to the shared state
+    used: float = 0.0  # monotonic time of the last admission
 
 
 @dataclass(slots=True)
 class _Admitted:
     scopes: tuple[Scope, ...]
-    holds: tuple[str, ...]
-    thresholds: tuple[float, ...]
-    action: str
+    reserved: int
+
+
+@dataclass(slots=True)
+class _Known:
+    """What the worker last read of a limit, for :meth:`Budgets.exhausted`."""
+
+    spent: int
+    limit: int
+
+
+@dataclass
+class _Status:
+    """Whether the state can be trusted: ``None`` while unknown, else ``(ok, reason)``."""
+
+    value: tuple[bool, str] | None = None
+    told: set[str] = field(default_factory=set)
 
 
 class Budgets(Middleware):
     """The budget step. ``config`` is the loaded voicegw.yaml or a function returning it;
     ``state`` defaults to ``SharedState.for_storage(config.storage)``; ``rates(provider, model,
-    modality)`` returns ``pricing.Rates`` for LLM estimates (optional); ``rehydrate`` reloads a
-    period's spend from the ledger the first time the state sees that period (default: the
-    ledger at ``storage.path`` if it exists)."""
+    modality)`` returns ``pricing.Rates`` for estimates (optional); ``worker`` is the thread that
+    talks to the state (one is made)."""
 
     name = "budgets"
 
@@ -79,159 +114,451 @@ class Budgets(Middleware):
         state: SharedState | None = None,
         *,
         rates: Callable[[str, str, str], Any] | None = None,
-        rehydrate: Rehydrate | bool | None = True,
-        max_output_tokens: int = 4096,
+        worker: PolicyWorker | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config if callable(config) else (lambda: config)
         self._state = state
         self._rates = rates
-        self._rehydrate = rehydrate
-        self.max_output_tokens = max_output_tokens
         self._clock = clock
+        self.worker = worker or PolicyWorker()
+        self._mu = threading.Lock()  # guards the dicts below; never held across I/O
+        self._leases: dict[str, _Lease] = {}
         self._calls: dict[str, _Admitted] = {}
+        self._pending: list[tuple[str, float, str, str, str, str | None, int]] = []
+        self._outputs: list[tuple[str, int]] = []
+        self._known: dict[str, _Known] = {}
+        self._learned: dict[str, int] = {}
+        self._rate_cache: dict[tuple[str, str, str], Any] = {}
         self._plans: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self.events: Counter[tuple[str, str, float]] = Counter()
-        """Threshold crossings seen by this process: (project, period, threshold) -> count."""
+        self._scope_cache: dict[tuple[str, str, str | None], tuple[float, tuple[Scope, ...]]] = {}
+        self._day_cache: tuple[float, float, str] = (0.0, 0.0, "")
+        self._wanted_rates: set[tuple[str, str, str]] = set()
+        self._notifiers: dict[str, Any] = {}
+        self._status = _Status()
+        self._releasing = False
+        self._last_prune = 0.0
+        self.events: list[tuple[str, str, float]] = []
+        """Threshold crossings this process recorded: (project, period, threshold)."""
+        self.worker.every(self._tick)
+        at_exit(self._at_exit)
 
     @property
     def state(self) -> SharedState:
         if self._state is None:
-            self._state = SharedState.for_storage(self._config().storage)
+            self._state = SharedState.for_storage(self._config().storage, timeout=STATE_TIMEOUT)
         return self._state
 
-    # -- the chain -------------------------------------------------------------------------------
+    # -- the chain (event loop) ------------------------------------------------------------------
 
     def on_call_start(self, call: Call) -> None:
         budget = self._budget(call.project)
         if budget is None:
             return
+        if budget.action != "block":
+            self._tell_if_unenforced(call.project, budget)
+            return
         scopes = self._scopes(call, budget)
         if not scopes:
             return
-        for scope in scopes:  # read the ledger before any transaction: it may take a while
-            if scope.since is not None:
-                self._ensure_rehydrated(call.project, scope)
-        holds: tuple[str, ...] = ()
-        if budget.action == "block":
-            holds = self._admit(call, scopes, to_nano(self.estimate(call, budget)))
-        self._calls[call.call_id] = _Admitted(
-            scopes, holds, tuple(budget.thresholds), budget.action
-        )
+        estimate = self.estimate(call, budget)
+        reserved = None if estimate is None else self._take(scopes, estimate)
+        if reserved is None:
+            first = estimate or to_nano(budget.reserve_usd)
+            refused = run_policy_task(
+                self.worker,
+                self.name,
+                call.project,
+                lambda: self._refill(scopes, first),
+                lambda seconds: BudgetUnknown(
+                    call.project,
+                    f"the policy state {self.state.path} did not answer within {seconds:g} s "
+                    "(another process may be stuck in a transaction)",
+                ),
+            )
+            estimate = self.estimate(call, budget) or first
+            reserved = self._take(scopes, estimate)
+            if reserved is None:
+                raise refused or BudgetUnknown(
+                    call.project, "the policy state gave this process no room and no reason"
+                )
+        self._calls[call.call_id] = _Admitted(scopes, reserved)
 
     def on_usage(self, call: Call, record: UsageRecord) -> None:
-        if not record.cost_usd:
-            return
-        admitted = self._calls.get(call.call_id)
-        if admitted is None:  # a call this step did not admit (refused, or started elsewhere):
-            budget = self._budget(call.project)  # what it cost still counts
-            if budget is None:
-                return
-            scopes = tuple(self._scopes(call, budget))
-            admitted = _Admitted(scopes, (), tuple(budget.thresholds), budget.action)
-        amount = to_nano(record.cost_usd)
-        crossed = []
-        with self.state.transaction() as con:
-            holds = admitted.holds or (None,) * len(admitted.scopes)
-            for scope, hold in zip(admitted.scopes, holds, strict=True):
-                total = self.state.add_spend(con, scope.key, amount)
-                if hold is not None:
-                    self.state.shrink_hold(con, hold, amount)
-                crossed += self._crossings(con, call.project, scope, total, amount, admitted)
-        self._warn(call.project, crossed, admitted.action)
-
-    def _crossings(self, con, project: str, scope: Scope, total: int, amount: int, admitted):
-        """The thresholds ``amount`` took ``scope``'s spend across (now ``total``), recorded."""
-        crossed = []
-        for threshold in admitted.thresholds:
-            mark = scope.limit * threshold
-            if total - amount < mark <= total:
-                crossed.append((scope, threshold, total))
-                con.execute(
-                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+        cost = to_nano(record.cost_usd) if record.cost_usd else 0
+        with self._mu:
+            if cost > 0:
+                day = self._day(record.ts)
+                self._pending.append(
                     (
-                        self._clock(),
-                        project,
-                        scope.period,
-                        threshold,
-                        total,
-                        scope.limit,
-                        admitted.action,
-                    ),
+                        record.request_id,
+                        record.ts,
+                        record.project,
+                        record.provider,
+                        day,
+                        record.session_id,
+                        cost,
+                    )
                 )
-        return crossed
-
-    def _warn(self, project: str, crossed, action: str) -> None:
-        for scope, threshold, total in crossed:
-            self.events[(project, scope.period, threshold)] += 1
-            log.warning(
-                "budget: project %r has spent $%.4f of its %s limit of $%.2f (%d%%); action %s",
-                project,
-                from_nano(total),
-                scope.period,
-                from_nano(scope.limit),
-                round(threshold * 100),
-                action,
-            )
+            if record.modality == "llm" and record.output_tokens and not record.estimated:
+                self._outputs.append((f"{record.provider}/{record.model}", record.output_tokens))
+            admitted = self._calls.get(call.call_id)
+            if admitted is None or not cost:
+                return
+            use = min(cost, admitted.reserved)
+            admitted.reserved -= use
+            for scope in admitted.scopes:
+                lease = self._leases[scope.key]
+                lease.unwritten += cost
+                lease.avail -= cost - use  # what the call cost beyond its reservation
 
     def on_call_end(self, call: Call) -> None:
-        admitted = self._calls.pop(call.call_id, None)
-        if admitted is not None and admitted.holds:
-            with self.state.transaction() as con:
-                self.state.release(con, list(admitted.holds))
+        with self._mu:
+            admitted = self._calls.pop(call.call_id, None)
+            if admitted is not None and admitted.reserved:
+                for scope in admitted.scopes:
+                    self._leases[scope.key].avail += admitted.reserved
 
-    # -- questions -------------------------------------------------------------------------------
+    def _take(self, scopes: tuple[Scope, ...], estimate: int) -> int | None:
+        """Reserve ``estimate`` (or, where a lease is the last of its limit's room, what is left)
+        from every scope's lease; None when a lease is short."""
+        now = time.monotonic()
+        with self._mu:
+            reserve = estimate
+            for scope in scopes:
+                lease = self._leases.get(scope.key)
+                if lease is None:
+                    return None
+                if lease.avail < estimate:
+                    if not lease.last or lease.avail <= 0:
+                        return None
+                    reserve = min(reserve, lease.avail)
+            for scope in scopes:
+                lease = self._leases[scope.key]
+                lease.avail -= reserve
+                lease.used = now
+            return reserve
 
-    def estimate(self, call: Call, budget: Any) -> Decimal:
-        """The most the call is assumed to cost, reserved at admission."""
-        if call.modality == "llm" and self._rates is not None:
-            try:
-                rates = self._rates(call.provider, call.model, call.modality)
-                units = {
-                    "input_tokens": prompt_tokens(call.chat_ctx),
-                    "output_tokens": self.max_output_tokens,
-                }
-                cost = rates.cost(units)
-            except Exception:  # an unpriced model: fall back to the flat reservation
-                log.debug("no LLM estimate for %s/%s", call.provider, call.model, exc_info=True)
-                cost = None
+    # -- questions (event loop) ------------------------------------------------------------------
+
+    def estimate(self, call: Call, budget: Any) -> int | None:
+        """The most the call is assumed to cost, in nano-dollars: an LLM call's prompt plus its
+        output cap (the plugin's own, else the model's learned 95th percentile, else
+        ``reserve_output_tokens``; at most ``max_reserve_output_tokens``); a synthesis of known
+        text or a recognition of known audio, priced; anything else ``reserve_usd``. None when
+        the rate card is not loaded yet (the worker loads it: the catalog is on disk)."""
+        units: dict[str, int | float] | None = None
+        if call.modality == "llm":
+            learned = self._learned.get(f"{call.provider}/{call.model}")
+            output = call.output_cap or learned or budget.reserve_output_tokens
+            output = min(output, budget.max_reserve_output_tokens)
+            units = {"input_tokens": prompt_tokens(call.chat_ctx), "output_tokens": output}
+        elif call.modality == "tts" and call.chars_pending:
+            units = {"characters": call.chars_pending}
+        elif call.modality == "stt" and call.audio_pending:
+            units = {"audio_seconds": call.audio_pending}
+        if units is not None and self._rates is not None:
+            key = (call.provider, call.model, call.modality)
+            if key not in self._rate_cache:
+                self._wanted_rates.add(key)
+                return None
+            rates = self._rate_cache[key]
+            cost = None
+            if rates is not None:
+                try:
+                    cost = rates.cost(units)
+                except Exception:
+                    cost = None
             if cost:
-                return cost
-        return budget.reserve_usd
+                return to_nano(cost)
+        return to_nano(budget.reserve_usd)
 
     def exhausted(self, project: str, provider: str | None = None) -> str | None:
-        """Why new calls of ``project`` (on ``provider``) must not go to it, or None.
-
-        A ``block`` budget is exhausted when its spend plus reservations reach a limit; a
-        ``throttle`` or ``warn`` budget when spend reaches its last threshold. For the resolution
-        step: a throttled project then uses ``budget.throttle_to``.
-        """
+        """Why new calls of ``project`` (on ``provider``) must not go to it, or None; from the
+        worker's last reading, never waiting. A ``block`` budget is exhausted when its spend
+        plus holds reach a limit; ``throttle``/``warn`` when spend reaches the last threshold.
+        Unknown spend is not exhaustion here: admission refuses it."""
         budget = self._budget(project)
         if budget is None:
             return None
+        self.worker.wake()
         call = Call(modality="llm", provider=provider or "*", model="", project=project)
-        scopes = [
-            scope
-            for scope in self._scopes(call, budget, provider_scopes=provider is not None)
-            if scope.since is not None
-        ]
         fraction = 1.0 if budget.action == "block" else budget.thresholds[-1]
-        for scope in scopes:
-            self._ensure_rehydrated(project, scope)
-        with self.state.transaction() as con:
-            self.state.reap(con, force=False)
-            for scope in scopes:
-                spent = self._settled(con, project, scope) + self.state.held(con, scope.key)
-                if spent >= scope.limit * fraction:
-                    return (
-                        f"project {project!r}: {scope.period} budget ${from_nano(scope.limit):.2f} "
-                        f"{'spent' if fraction >= 1 else f'at {fraction:.0%}'} "
-                        f"(${from_nano(spent):.4f}); action {budget.action}"
-                    )
+        for scope in self._scopes(call, budget, provider_scopes=provider is not None):
+            if scope.period.startswith("session:"):
+                continue
+            known = self._known.get(scope.key)
+            if known is not None and known.spent >= scope.limit * fraction:
+                return (
+                    f"project {project!r}: {scope.label} budget {dollars(from_nano(scope.limit))} "
+                    f"{'spent' if fraction >= 1 else f'at {fraction:.0%}'} "
+                    f"({dollars(from_nano(known.spent))}); action {budget.action}"
+                )
         return None
 
-    # -- inside ----------------------------------------------------------------------------------
+    def sync(self, timeout: float = STATE_TIMEOUT) -> None:
+        """Write settled spend and refresh the snapshot now, and wait (tests, the CLI)."""
+        self.worker.call(self._tick, timeout=timeout)
+
+    # -- the worker thread -----------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        """Periodic: trust check, settled spend, idle leases, the snapshot."""
+        state = self.state
+        try:
+            if state.replaced():
+                state.close()
+                with self._mu:
+                    self._leases.clear()  # their holds are in the old file
+            self._check_seeded()
+            with state.transaction() as con:
+                self._flush(con)
+                self._give_back(con)
+                self._snapshot(con)
+                if time.monotonic() - self._last_prune > 600:
+                    self._last_prune = time.monotonic()
+                    state.prune(con)
+        except PolicyStateError as exc:
+            self._set_status(False, str(exc))
+        except sqlite3.OperationalError as exc:
+            log.debug("policy state busy: %s", exc)
+
+    def _check_seeded(self) -> None:
+        state = self.state
+        with state.transaction() as con:
+            seeded = state.meta(con, "seeded")
+            if seeded is None and self._nothing_to_seed():
+                state.set_meta(con, "seeded", "empty")
+                seeded = "empty"
+        if seeded is not None:
+            self._set_status(True, "")
+            return
+        storage = self._config().storage
+        self._set_status(
+            False,
+            f"its spend is not known: the policy state {state.path} has not been seeded from "
+            f"the ledger {storage.path} yet; run `voicegw ingest` (or keep `voicegw ingest "
+            "--follow` running) and it is",
+        )
+
+    def _nothing_to_seed(self) -> bool:
+        """No ledger and no spool file yet: a new install, whose spend truly is zero."""
+        storage = self._config().storage
+        spool = storage.spool_dir or storage.path.with_name(storage.path.name + ".spool")
+        try:
+            waiting = any(spool.glob("*.jsonl"))
+        except OSError:
+            waiting = False
+        return not storage.path.exists() and not waiting
+
+    def _set_status(self, ok: bool, reason: str) -> None:
+        if self._status.value != (ok, reason):
+            self._status.value = (ok, reason)
+            if ok:
+                self._status.told.clear()
+
+    def _tell_if_unenforced(self, project: str, budget: Any) -> None:
+        status = self._status.value
+        if status is None or status[0] or project in self._status.told:
+            return
+        self._status.told.add(project)
+        log.warning(
+            "budget: project %r (action %s) is not being enforced: %s; its calls go on",
+            project,
+            budget.action,
+            status[1],
+        )
+
+    def _refill(self, scopes: tuple[Scope, ...], estimate: int) -> Exception | None:
+        """Grow this process's lease on every scope short of ``estimate``; the refusal when
+        there is no room or the state cannot be trusted."""
+        project = scopes[0].project
+        state = self.state
+        try:
+            self._load_rates(scopes)
+            self._check_seeded()
+            status = self._status.value
+            if status is not None and not status[0]:
+                return BudgetUnknown(project, status[1])
+            grants: list[tuple[Scope, int, bool]] = []
+            refused: Exception | None = None
+            with state.transaction() as con:
+                self._flush(con)
+                for attempt in (0, 1):
+                    grants, refused = self._grants(con, scopes, estimate)
+                    if refused is None or attempt or not state.reap(con):
+                        break
+                for scope, grant, _ in grants:
+                    if grant:
+                        state.grow_hold(con, self._leases[scope.key].hold_id, scope.key, grant)
+            with self._mu:
+                for scope, grant, last in grants:
+                    lease = self._leases[scope.key]
+                    lease.avail += grant
+                    lease.last = last
+                    lease.used = time.monotonic()
+            return refused
+        except PolicyStateError as exc:
+            self._set_status(False, str(exc))
+            return BudgetUnknown(project, str(exc))
+        except sqlite3.OperationalError as exc:
+            return BudgetUnknown(
+                project, f"the policy state {state.path} is busy ({exc}) past {state.timeout:g} s"
+            )
+
+    def _grants(
+        self, con: sqlite3.Connection, scopes: tuple[Scope, ...], estimate: int
+    ) -> tuple[list[tuple[Scope, int, bool]], Exception | None]:
+        grants = []
+        fraction = self._plans_lease(scopes[0].project)
+        for scope in scopes:
+            with self._mu:
+                lease = self._leases.setdefault(scope.key, _Lease(f"lease|{scope.key}|{new_id()}"))
+                need = estimate - lease.avail
+            if need <= 0:
+                continue
+            settled = self.state.spent(con, scope.project, scope.provider, scope.period)
+            held = self.state.held(con, scope.key)
+            room = scope.limit - settled - held
+            if room <= 0:
+                grants.append((scope, 0, True))
+                if lease.avail <= 0:
+                    spend = from_nano(settled + held)
+                    return grants, BudgetExceeded(
+                        scope.project, scope.label, from_nano(scope.limit), spend
+                    )
+                continue
+            grant = min(room, max(need, int(room * fraction)))
+            grants.append((scope, grant, grant == room))
+        return grants, None
+
+    def _flush(self, con: sqlite3.Connection) -> None:
+        """Write settled costs (each record once) and shrink the leases they came out of; record
+        threshold crossings."""
+        with self._mu:
+            pending, self._pending = self._pending, []
+            outputs, self._outputs = self._outputs, []
+            unwritten = {k: lease.unwritten for k, lease in self._leases.items() if lease.unwritten}
+            for key in unwritten:
+                self._leases[key].unwritten = 0
+        state = self.state
+        for key, amount in unwritten.items():
+            state.grow_hold(con, self._leases[key].hold_id, key, -amount)
+        if outputs:
+            state.add_outputs(con, outputs)
+        if not pending:
+            return
+        counted = state.settle(con, pending)
+        self._crossings(con, counted)
+
+    def _crossings(self, con: sqlite3.Connection, counted: list[tuple]) -> None:
+        added: dict[Scope, int] = {}
+        for project, provider, day, session, amount in counted:
+            budget = self._budget(project)
+            if budget is None:
+                continue
+            call = Call(modality="", provider=provider, model="", project=project)
+            call.session_id = session
+            for scope in self._scopes(call, budget, day=day):
+                added[scope] = added.get(scope, 0) + amount
+        for scope, amount in added.items():
+            budget = self._budget(scope.project)
+            total = self.state.spent(con, scope.project, scope.provider, scope.period)
+            for threshold in budget.thresholds:
+                mark = scope.limit * threshold
+                if total - amount < mark <= total and self.state.event(
+                    con, scope.project, scope.label, threshold, total, scope.limit, budget.action
+                ):
+                    self.events.append((scope.project, scope.label, threshold))
+                    log.warning(
+                        "budget: project %r has spent %s of its %s limit of %s (%d%%); action %s",
+                        scope.project,
+                        dollars(from_nano(total)),
+                        scope.label,
+                        dollars(from_nano(scope.limit)),
+                        round(threshold * 100),
+                        budget.action,
+                    )
+                    self._notify(scope, budget, threshold, total)
+
+    def _notify(self, scope: Scope, budget: Any, threshold: float, total: int) -> None:
+        notify = getattr(budget, "notify", None)
+        if notify is None or getattr(notify, "webhook", None) is None:
+            return
+        from voicegateway.policies.notify import Crossing, WebhookNotifier
+
+        notifier = self._notifiers.get(scope.project)
+        if notifier is None:
+            notifier = self._notifiers[scope.project] = WebhookNotifier(notify.webhook)
+        notifier.send(
+            Crossing(
+                project=scope.project,
+                period=scope.label,
+                threshold=threshold,
+                spend=from_nano(total),
+                limit=from_nano(scope.limit),
+                action=budget.action,
+                ts=time.time(),
+            )
+        )
+
+    def _give_back(self, con: sqlite3.Connection) -> None:
+        """Return what idle leases (or, at exit, every lease) do not use to the shared state."""
+        now = time.monotonic()
+        with self._mu:
+            idle = [
+                (key, lease.hold_id, lease.avail)
+                for key, lease in self._leases.items()
+                if lease.avail > 0 and (self._releasing or now - lease.used > LEASE_IDLE_S)
+            ]
+            for key, _, avail in idle:
+                self._leases[key].avail -= avail
+                self._leases[key].last = False
+        for key, hold_id, avail in idle:
+            self.state.grow_hold(con, hold_id, key, -avail)
+
+    def _snapshot(self, con: sqlite3.Connection) -> None:
+        """Spend plus holds of every configured day and month limit, and learned outputs."""
+        config = self._config()
+        known: dict[str, _Known] = {}
+        for name, project in config.projects.items():
+            budget = project.budget
+            if budget is None:
+                continue
+            call = Call(modality="llm", provider="*", model="", project=name)
+            providers = [None, *budget.providers]
+            for provider in providers:
+                call.provider = provider or "*"
+                for scope in self._scopes(call, budget, provider_scopes=provider is not None):
+                    if scope.period.startswith("session:"):
+                        continue
+                    spent = self.state.spent(con, scope.project, scope.provider, scope.period)
+                    known[scope.key] = _Known(spent + self.state.held(con, scope.key), scope.limit)
+        self._known = known
+        for model in list(self._learned_models()):
+            samples = sorted(self.state.outputs(con, model))
+            if len(samples) >= MIN_SAMPLES:
+                self._learned[model] = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+
+    def _learned_models(self) -> set[str]:
+        with self._mu:
+            return {f"{p}/{m}" for p, m, modality in self._rate_cache if modality == "llm"}
+
+    def _load_rates(self, scopes: tuple[Scope, ...]) -> None:
+        """Rate cards for the estimates of the calls waiting (the catalog is read from disk)."""
+        for key in list(self._wanted_rates):
+            if key not in self._rate_cache and self._rates is not None:
+                try:
+                    self._rate_cache[key] = self._rates(*key)
+                except Exception:
+                    log.debug("no rates for %s", key, exc_info=True)
+                    self._rate_cache[key] = None
+            self._wanted_rates.discard(key)
+
+    def _at_exit(self) -> None:
+        self._releasing = True
+
+    # -- plans -----------------------------------------------------------------------------------
 
     def _budget(self, project: str) -> Any:
         try:
@@ -240,53 +567,14 @@ class Budgets(Middleware):
             pass
         try:
             budget = self._config().project(project).budget
-        except ValueError:  # an unknown project: resolution reports it, not us
+        except ValueError:  # an unknown project has no budget (the gateway refuses it earlier)
             budget = None
         self._plans[project] = budget
         return budget
 
-    def _scopes(self, call: Call, budget: Any, *, provider_scopes: bool = True) -> list[Scope]:
-        zone = self._zone()
-        now = datetime.fromtimestamp(self._clock(), zone)
-        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        month = day.replace(day=1)
-        blocks = [("*", budget)]
-        if provider_scopes and call.provider in budget.providers:
-            blocks.append((call.provider, budget.providers[call.provider]))
-        scopes = []
-        for who, limits in blocks:
-            base = f"{call.project}|{who}|"
-            if limits.daily_usd is not None:
-                label = f"daily ({day:%Y-%m-%d})" + ("" if who == "*" else f" {who}")
-                scopes.append(
-                    Scope(
-                        f"{base}day:{day:%Y-%m-%d}",
-                        to_nano(limits.daily_usd),
-                        label,
-                        day.timestamp(),
-                    )
-                )
-            if limits.monthly_usd is not None:
-                label = f"monthly ({month:%Y-%m})" + ("" if who == "*" else f" {who}")
-                scopes.append(
-                    Scope(
-                        f"{base}month:{month:%Y-%m}",
-                        to_nano(limits.monthly_usd),
-                        label,
-                        month.timestamp(),
-                    )
-                )
-            if limits.per_session_usd is not None and call.session_id:
-                label = f"per-session ({call.session_id})" + ("" if who == "*" else f" {who}")
-                scopes.append(
-                    Scope(
-                        f"{base}session:{call.session_id}",
-                        to_nano(limits.per_session_usd),
-                        label,
-                        None,
-                    )
-                )
-        return scopes
+    def _plans_lease(self, project: str) -> float:
+        budget = self._budget(project)
+        return budget.lease if budget is not None else 0.0
 
     def _zone(self) -> ZoneInfo:
         zone = self._plans.get("\0zone")
@@ -294,80 +582,87 @@ class Budgets(Middleware):
             zone = self._plans["\0zone"] = ZoneInfo(self._config().storage.timezone)
         return zone
 
-    def _admit(self, call: Call, scopes: list[Scope], estimate: int) -> tuple[str, ...]:
-        holds = tuple(f"{call.call_id}:{i}" for i in range(len(scopes)))
-        with self.state.transaction() as con:
-            self.state.reap(con, force=False)
-            for attempt in (0, 1):
-                over = None
-                for scope in scopes:
-                    spent = self._settled(con, call.project, scope) + self.state.held(
-                        con, scope.key
+    def _day(self, ts: float) -> str:
+        return self._day_bounds(ts)[0]
+
+    def _day_bounds(self, ts: float) -> tuple[str, float]:
+        """The calendar day of ``ts`` in storage.timezone and when it ends (cached)."""
+        start, end, day = self._day_cache
+        if start <= ts < end:
+            return day, end
+        zone = self._zone()
+        date = datetime.fromtimestamp(ts, zone).date()
+        midnight = datetime.combine(date, datetime.min.time(), zone)
+        following = datetime.combine(date + timedelta(days=1), datetime.min.time(), zone)
+        self._day_cache = (midnight.timestamp(), following.timestamp(), date.isoformat())
+        return date.isoformat(), following.timestamp()
+
+    def _scopes(
+        self,
+        call: Call,
+        budget: Any,
+        *,
+        provider_scopes: bool = True,
+        day: str | None = None,
+    ) -> tuple[Scope, ...]:
+        """Every limit ``call`` falls under (today's, or ``day``'s), cached per day."""
+        until = 0.0
+        cache_key = None
+        if day is None:
+            now = self._clock()
+            cache_key = (call.project, call.provider, call.session_id)
+            cached = self._scope_cache.get(cache_key)
+            if cached is not None and cached[0] > now and provider_scopes:
+                return cached[1]
+            day, until = self._day_bounds(now)
+        scopes: list[Scope] = []
+        blocks = [("*", budget)]
+        if provider_scopes and call.provider in budget.providers:
+            blocks.append((call.provider, budget.providers[call.provider]))
+        for who, limits in blocks:
+            provider = None if who == "*" else who
+            base = f"{call.project}|{who}|"
+            suffix = "" if provider is None else f" {provider}"
+            if limits.daily_usd is not None:
+                scopes.append(
+                    Scope(
+                        f"{base}day:{day}",
+                        call.project,
+                        provider,
+                        f"day:{day}",
+                        f"daily ({day}){suffix}",
+                        to_nano(limits.daily_usd),
                     )
-                    if spent + estimate > scope.limit:
-                        over = (scope, spent)
-                        break
-                if over is None:
-                    break
-                if attempt == 0 and self.state.reap(con):  # a dead process held some: retry
-                    continue
-                scope, spent = over
-                raise BudgetExceeded(
-                    call.project,
-                    scope.period,
-                    from_nano(scope.limit),
-                    from_nano(spent),
-                    from_nano(estimate),
                 )
-            for hold, scope in zip(holds, scopes, strict=True):
-                self.state.hold(con, hold, scope.key, estimate)
-        return holds
-
-    def _settled(self, con, project: str, scope: Scope) -> int:
-        settled = self.state.settled(con, scope.key)
-        return 0 if settled is None else settled
-
-    _rehydrated: set[str]
-
-    def _ensure_rehydrated(self, project: str, scope: Scope) -> None:
-        seen = self.__dict__.setdefault("_rehydrated", set())
-        if scope.key in seen:
-            return
-        seen.add(scope.key)
-        with self.state.transaction() as con:
-            if self.state.settled(con, scope.key) is not None:
-                return
-        provider = scope.key.split("|")[1]
-        amount = self._ledger_spend(project, None if provider == "*" else provider, scope.since)
-        with self.state.transaction() as con:
-            self.state.init_spend(con, scope.key, to_nano(amount))
-
-    def _ledger_spend(self, project: str, provider: str | None, since: float) -> Decimal:
-        if self._rehydrate is False or self._rehydrate is None:
-            return Decimal(0)
-        if callable(self._rehydrate):
-            return self._rehydrate(project, provider, since)
-        return ledger_spend(self._config().storage, project, provider, since)
+            if limits.monthly_usd is not None:
+                month = day[:7]
+                scopes.append(
+                    Scope(
+                        f"{base}month:{month}",
+                        call.project,
+                        provider,
+                        f"month:{month}",
+                        f"monthly ({month}){suffix}",
+                        to_nano(limits.monthly_usd),
+                    )
+                )
+            if limits.per_session_usd is not None and call.session_id:
+                scopes.append(
+                    Scope(
+                        f"{base}session:{call.session_id}",
+                        call.project,
+                        provider,
+                        f"session:{call.session_id}",
+                        f"per-session ({call.session_id}){suffix}",
+                        to_nano(limits.per_session_usd),
+                    )
+                )
+        result = tuple(scopes)
+        if cache_key is not None and provider_scopes:
+            self._scope_cache[cache_key] = (until, result)
+        return result
 
 
-def ledger_spend(storage: Any, project: str, provider: str | None, since: float) -> Decimal:
-    """What the ledger records ``project`` (on ``provider``) spent since ``since``; 0 when there
-    is no ledger yet. Opens the ledger (ingesting pending spool files first)."""
-    if not storage.path.exists():
-        return Decimal(0)
-    from datetime import UTC
-
-    from voicegateway.ledger import Ledger
-
-    sql = "SELECT sum(cost_usd) FROM usage WHERE project = ? AND ts >= ?"
-    params: list[object] = [project, datetime.fromtimestamp(since, UTC)]
-    if provider is not None:
-        sql += " AND provider = ?"
-        params.append(provider)
-    try:
-        with Ledger.from_config(storage).open() as con:
-            (total,) = con.execute(sql, params).fetchone()
-    except Exception:
-        log.warning("budget: could not read past spend from the ledger", exc_info=True)
-        return Decimal(0)
-    return total or Decimal(0)
+def budget_state(config: Any) -> SharedState:
+    """The shared state of ``config``'s storage, for the CLI."""
+    return SharedState(state_path(config.storage), timeout=STATE_TIMEOUT)

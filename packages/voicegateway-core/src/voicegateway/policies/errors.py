@@ -1,29 +1,50 @@
-"""The errors a budget or a rate limit raises when it refuses a call."""
+"""The errors budgets and rate limits raise when they refuse a call, and the policy state's own.
+
+Every refusal is a :class:`Refused`: the call leaves a ``refused`` record with the reason, and
+inside an ``AgentSession`` it reaches the session's ``error`` event as a non-recoverable error.
+"""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from decimal import Decimal
+from pathlib import Path
 
 from voicegateway.errors import VoiceGatewayError
 
 
-class BudgetExceeded(VoiceGatewayError):
-    """A ``block`` budget refused a new call. Calls already in flight finish and are recorded."""
+def dollars(amount: Decimal) -> str:
+    """``$0.001``, ``$10``, ``$0.0035``: every digit there is, no trailing zeros or exponent."""
+    return f"${amount.normalize():f}"
 
-    def __init__(
-        self, project: str, period: str, limit: Decimal, spend: Decimal, estimate: Decimal
-    ) -> None:
+
+class Refused(VoiceGatewayError):
+    """A policy refused a new call (base of the three refusals below)."""
+
+
+class BudgetExceeded(Refused):
+    """A ``block`` budget's spend (settled plus what calls in flight hold) has reached its limit.
+    Calls already in flight finish and are recorded."""
+
+    def __init__(self, project: str, period: str, limit: Decimal, spend: Decimal) -> None:
         self.project, self.period, self.limit, self.spend = project, period, limit, spend
-        self.estimate = estimate
         super().__init__(
-            f"project {project!r}: the {period} budget of ${limit:.2f} is used up: "
-            f"${spend:.4f} spent or reserved by calls in flight, and this call may cost up to "
-            f"${estimate:.4f}; raise projects.{project}.budget in voicegw.yaml or wait for the "
-            "next period"
+            f"project {project!r}: the {period} budget of {dollars(limit)} is used up "
+            f"({dollars(spend)} settled or held by calls in flight); raise "
+            f"projects.{project}.budget in voicegw.yaml or wait for the next period"
         )
 
 
-class RateLimited(VoiceGatewayError):
+class BudgetUnknown(Refused):
+    """A ``block`` budget cannot know its spend (the policy state is not seeded, unreadable, or
+    busy past its timeout), so it refuses rather than risk overspending."""
+
+    def __init__(self, project: str, reason: str) -> None:
+        self.project, self.reason = project, reason
+        super().__init__(f"project {project!r}: the block budget cannot be enforced: {reason}")
+
+
+class RateLimited(Refused):
     """A rate limit refused a call; ``retry_after`` is in seconds."""
 
     def __init__(self, key: str, limit: str, retry_after: float, *, may_wait: float = 0.0) -> None:
@@ -31,3 +52,21 @@ class RateLimited(VoiceGatewayError):
         self.may_wait = may_wait
         """Seconds an asynchronous caller may still wait for it (``on_limit: wait``), 0 if none."""
         super().__init__(f"rate limit {limit} of {key} reached: retry after {retry_after:.3f} s")
+
+
+class AdmissionPending(VoiceGatewayError):
+    """Not a refusal: admission needs the policy state (a lease refill), which a background
+    thread is fetching. Raised only to a caller that awaits (``fallback.serve``): it awaits
+    ``future`` for at most ``timeout`` seconds, then asks again."""
+
+    def __init__(self, project: str, future: Future, timeout: float) -> None:
+        self.project, self.future, self.timeout = project, future, timeout
+        super().__init__(f"project {project!r}: admission is waiting for the policy state")
+
+
+class PolicyStateError(VoiceGatewayError):
+    """The policy state file cannot be used (corrupt, not ours, a newer schema)."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        super().__init__(f"policy state {path}: {what}")

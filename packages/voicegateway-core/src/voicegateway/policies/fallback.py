@@ -44,6 +44,7 @@ from livekit.agents._exceptions import (
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
+from voicegateway.metering.estimate import output_cap
 from voicegateway.metering.instrument import (
     Instrument,
     _count_pushed_audio,
@@ -52,7 +53,8 @@ from voicegateway.metering.instrument import (
 )
 from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.policies.circuit import BreakerPolicy, CircuitBreaker
-from voicegateway.policies.errors import RateLimited
+from voicegateway.policies.errors import AdmissionPending, BudgetUnknown, RateLimited
+from voicegateway.policies.worker import awaiting
 
 log = logging.getLogger("voicegateway.fallback")
 
@@ -158,10 +160,18 @@ class AttemptInstrument(Instrument):
         if text is not None:
             call.chars_pending = len(text)
         call.audio_pending = audio_seconds
-        self._chain.start(call)
+        if self._modality == "llm":
+            call.output_cap = output_cap(self._inner)
+        self.start(call)
         self._open.add(call.call_id)
         self._attempts[call.call_id] = _Attempt()
         return call
+
+    def refuse(self, fallback_from: str | None, error: Exception) -> None:
+        """Record a call refused outside the chain (admission gave up waiting for the state)."""
+        call = self._new_call()
+        call.fallback_from = fallback_from
+        self._refused(call, error)
 
     def attempt_stream(
         self, call: Call, create: Callable[[], Any], *, count_pushed: bool = True
@@ -330,15 +340,33 @@ async def _run_attempt(
 
 
 async def _admit(member: Member, failed_from: str | None, opening: dict[str, Any]) -> Call:
-    """Open an attempt, awaiting the waits an ``on_limit: wait`` rate limit asks for, so the
-    event loop keeps serving every other conversation meanwhile."""
-    while True:
-        try:
-            return member.instrument.open_attempt(failed_from, **opening)
-        except RateLimited as limited:
-            if limited.may_wait < limited.retry_after:
-                raise
-            await asyncio.sleep(limited.retry_after)
+    """Open an attempt, awaiting what admission needs (a policy-state task: a lease refill, a
+    rate-limit decision; the waits an ``on_limit: wait`` rate limit asks for), so the event loop
+    keeps serving every other conversation meanwhile."""
+    token = awaiting.set({})
+    try:
+        while True:
+            try:
+                return member.instrument.open_attempt(failed_from, **opening)
+            except AdmissionPending as pending:
+                try:
+                    await asyncio.wait_for(
+                        asyncio.shield(asyncio.wrap_future(pending.future)), pending.timeout
+                    )
+                except TimeoutError:
+                    error = BudgetUnknown(
+                        pending.project,
+                        f"the policy state did not answer within {pending.timeout:g} s "
+                        "(another process may be stuck in a transaction)",
+                    )
+                    member.instrument.refuse(failed_from, error)
+                    raise error from None
+            except RateLimited as limited:
+                if limited.may_wait < limited.retry_after:
+                    raise
+                await asyncio.sleep(limited.retry_after)
+    finally:
+        awaiting.reset(token)
 
 
 def _order(modality: str, members: list[Member]) -> tuple[list[tuple[Member, bool]], str | None]:

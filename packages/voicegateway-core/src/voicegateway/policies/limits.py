@@ -10,16 +10,18 @@
 - ``concurrent``: a hold per open call in the shared state, released at the end of the call (or
   when its process is found dead).
 
+Every decision is a transaction on the shared state run by the process's policy worker thread
+(:mod:`.worker`), never on the agent's event loop: a caller that awaits (``fallback.serve``)
+awaits it, any other waits a bounded time.
+
 When a limit is reached: ``on_limit: reject`` raises :class:`RateLimited` with ``retry_after``;
 ``on_limit: wait`` waits and tries again, up to ``max_wait`` seconds, then raises. Off an event
 loop the wait is a sleep. On one (a LiveKit agent), a wait longer than ``SYNC_WAIT_MAX`` is
-handed to the caller as a ``RateLimited`` with ``may_wait``: an LLM's stream awaits it without
-stalling the loop; an STT or TTS call raises it (their streams are the plugin's own).
+handed to the caller as a ``RateLimited`` with ``may_wait``, which ``fallback.serve`` awaits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +31,12 @@ from voicegateway.metering.middleware import Middleware
 from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.policies.errors import RateLimited
 from voicegateway.policies.state import SharedState
+from voicegateway.policies.worker import (
+    STATE_TIMEOUT,
+    PolicyWorker,
+    on_event_loop,
+    run_policy_task,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -65,9 +73,11 @@ class RateLimits(Middleware):
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        worker: PolicyWorker | None = None,
     ) -> None:
         self._config = config if callable(config) else (lambda: config)
         self._state = state
+        self.worker = worker or PolicyWorker()
         self._clock = clock
         self._sleep = sleep
         self._plans: dict[tuple[str, str], tuple[Limit, ...]] = {}
@@ -76,7 +86,7 @@ class RateLimits(Middleware):
     @property
     def state(self) -> SharedState:
         if self._state is None:
-            self._state = SharedState.for_storage(self._config().storage)
+            self._state = SharedState.for_storage(self._config().storage, timeout=STATE_TIMEOUT)
         return self._state
 
     def may_wait(self, project: str, provider: str) -> bool:
@@ -97,8 +107,18 @@ class RateLimits(Middleware):
             return
         deadline = None
         while True:
-            retry = self._try_admit(call, limits)
+            holds, retry = run_policy_task(
+                self.worker,
+                self.name,
+                call.project,
+                lambda: self._try_admit(call.call_id, limits),
+                lambda seconds: RateLimited(
+                    call.provider, f"unknown (the policy state did not answer in {seconds:g} s)", 1
+                ),
+            )
             if retry is None:
+                if holds:
+                    self._open[call.call_id] = (limits, holds)
                 return
             key, limit, after = retry
             now = self._clock()
@@ -106,7 +126,7 @@ class RateLimits(Middleware):
                 deadline = now + min(lim.wait for lim in limits if lim.key == key)
             if now + after > deadline:
                 raise RateLimited(key, limit, after)
-            if after > SYNC_WAIT_MAX and _on_event_loop():
+            if after > SYNC_WAIT_MAX and on_event_loop():
                 # Sleeping here would stall the agent's event loop (every conversation of the
                 # process): hand the wait to the caller, which awaits it (the LLM's stream does).
                 raise RateLimited(key, limit, after, may_wait=deadline - now)
@@ -120,25 +140,34 @@ class RateLimits(Middleware):
                 amount = _units(record, unit)
                 if amount:
                     charges.append((f"{limit.key}|{unit}", amount * per))
-        if not charges:
-            return
-        now = self._clock()
+        if charges:
+            self.worker.submit(lambda: self._charge(charges, self._clock()))
+
+    def on_call_end(self, call: Call) -> None:
+        opened = self._open.pop(call.call_id, None)
+        if opened:
+            self.worker.submit(lambda: self._release(list(opened[1])))
+
+    # -- the worker thread -----------------------------------------------------------------------
+
+    def _charge(self, charges: list[tuple[str, float]], now: float) -> None:
         state = self.state
         with state.transaction() as con:
             for key, cost in charges:
                 tat = state.tat(con, key)
                 state.set_tat(con, key, max(tat or now, now) + cost)
 
-    def on_call_end(self, call: Call) -> None:
-        opened = self._open.pop(call.call_id, None)
-        if opened:
-            with self.state.transaction() as con:
-                self.state.release(con, list(opened[1]))
+    def _release(self, hold_ids: list[str]) -> None:
+        with self.state.transaction() as con:
+            self.state.release(con, hold_ids)
 
     # -- inside ----------------------------------------------------------------------------------
 
-    def _try_admit(self, call: Call, limits: tuple[Limit, ...]) -> tuple[str, str, float] | None:
-        """Admit the call (and take its slots), or (key, limit, seconds to wait)."""
+    def _try_admit(
+        self, call_id: str, limits: tuple[Limit, ...]
+    ) -> tuple[tuple[str, ...], tuple[str, str, float] | None]:
+        """Admit a call and take its stream slots: (their hold ids, None); or ((), (key, limit,
+        seconds to wait))."""
         state = self.state
         now = self._clock()
         with state.transaction() as con:
@@ -151,27 +180,25 @@ class RateLimits(Middleware):
                     tat = max(state.tat(con, key) or now, now)
                     early = tat - limit.tolerance - now
                     if early > 0:
-                        return limit.key, f"requests {limit.requests}", early
+                        return (), (limit.key, f"requests {limit.requests}", early)
                     updates.append((key, tat + limit.interval))
                 for unit, _ in limit.units:
                     tat = state.tat(con, f"{limit.key}|{unit}") or now
                     early = tat - 60.0 - now
                     if early > 0:
-                        return limit.key, f"{unit} per minute", early
+                        return (), (limit.key, f"{unit} per minute", early)
                 if limit.concurrent is not None:
                     key = f"{limit.key}|streams"
                     if state.count_holds(con, key) >= limit.concurrent:
                         state.reap(con)
                         if state.count_holds(con, key) >= limit.concurrent:
-                            return limit.key, f"concurrent {limit.concurrent}", 0.05
-                    holds.append((f"{call.call_id}|{key}", key))
+                            return (), (limit.key, f"concurrent {limit.concurrent}", 0.05)
+                    holds.append((f"{call_id}|{key}", key))
             for key, tat in updates:
                 state.set_tat(con, key, tat)
             for hold_id, key in holds:
                 state.hold(con, hold_id, key, 1)
-        if holds:
-            self._open[call.call_id] = (limits, tuple(hold_id for hold_id, _ in holds))
-        return None
+        return tuple(hold_id for hold_id, _ in holds), None
 
     def _plan(self, project: str, provider: str) -> tuple[Limit, ...]:
         from voicegateway.config.schema import parse_rate
@@ -217,14 +244,6 @@ class RateLimits(Middleware):
 SYNC_WAIT_MAX = 0.02
 """The longest wait ``on_limit: wait`` sleeps through on an event loop: a jitter the agent does
 not notice. Longer waits are awaited by the caller instead."""
-
-
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _units(record: UsageRecord, unit: str) -> float:
