@@ -240,15 +240,61 @@ def test_logs_are_newest_first_and_filtered(tmp_path):
     assert [r["input_tokens"] for r in got] == [18, 12]
 
 
-def test_sessions_total_per_session(tmp_path):
-    records = [record(at("2026-11-02T10:00") + i, session_id=f"s{i % 2}", room="r",
-                      input_tokens=i, cost_usd=Decimal("0.001")) for i in range(6)]  # fmt: skip
-    records.append(record(at("2026-11-02T11:00")))  # no session: left out
+def test_sessions_start_duration_calls_cost_per_leg_and_per_minute(tmp_path):
+    t0 = at("2026-11-02T10:00")
+    leg = {"stt": "0.01", "llm": "0.02", "tts": "0.03"}
+
+    def rec(session, offset, modality, call, cost, **more):
+        return record(t0 + offset, session_id=session, modality=modality, call_id=call,
+                      cost_usd=None if cost is None else Decimal(cost), **more)  # fmt: skip
+
+    records = [
+        # "long": 120 s from the start of its STT stream (10 s before its first report)
+        rec("long", 10, "stt", "s1", leg["stt"], duration_ms=10_000.0, room="r"),
+        *(rec("long", 20 + i, m, f"l{i}", leg[m]) for i, m in enumerate(("llm", "tts"))),
+        rec("long", 110, "stt", "s1", leg["stt"]),  # the same call reports again
+        # "short": 30 s, one unpriced record, costs more in total
+        rec("short", 200, "llm", "x1", "0.5", duration_ms=0.0),
+        rec("short", 230, "tts", "x2", None),
+        record(t0 + 300, call_id="n"),  # no session: left out
+    ]
     with ledger_with(tmp_path, records).open() as con:
-        s1, s0 = q.sessions(con)
-    assert (s1["session_id"], s1["requests"], s1["input_tokens"]) == ("s1", 3, 1 + 3 + 5)
-    assert (s0["cost_usd"], s0["room"], s0["project"]) == (Decimal("0.003"), "r", "app")
-    assert (s0["last"] - s0["started"]).total_seconds() == 4
+        latest, first = q.sessions(con)
+        by_cost = [row["session_id"] for row in q.sessions(con, sort="cost")]
+        by_minute = [row["session_id"] for row in q.sessions(con, sort="per-minute")]
+        by_duration = [row["session_id"] for row in q.sessions(con, sort="duration")]
+        with pytest.raises(ValueError, match="cannot sort sessions by 'price'"):
+            q.sessions(con, sort="price")
+    assert list(first) == [
+        "session_id", "project", "room", "started", "duration_s", "calls",
+        "stt_usd", "llm_usd", "tts_usd", "cost_usd", "usd_per_minute", "unpriced",
+    ]  # fmt: skip
+    assert (latest["session_id"], first["session_id"]) == ("short", "long")
+    assert first["started"].timestamp() == t0  # the STT stream began before its first report
+    assert (first["duration_s"], first["calls"], first["room"]) == (110.0, 3, "r")
+    assert (first["stt_usd"], first["llm_usd"], first["tts_usd"]) == (
+        Decimal("0.02"), Decimal("0.02"), Decimal("0.03"),
+    )  # fmt: skip
+    assert first["cost_usd"] == Decimal("0.07")
+    assert first["usd_per_minute"] == (Decimal("0.07") * 60 / 110).quantize(Decimal("1e-12"))
+    assert (latest["duration_s"], latest["cost_usd"], latest["unpriced"]) == (
+        30.0, Decimal("0.5"), 1,
+    )  # fmt: skip
+    assert latest["tts_usd"] is None and latest["usd_per_minute"] == Decimal(1)
+    assert by_cost == ["short", "long"] == by_minute
+    assert by_duration == ["long", "short"]
+
+
+def test_costs_by_session(tmp_path):
+    records = [record(at("2026-11-02T10:00") + i, session_id=s, cost_usd=Decimal("0.25"),
+                      input_tokens=10) for i, s in enumerate(["a", "b", "a", None])]  # fmt: skip
+    with ledger_with(tmp_path, records).open() as con:
+        rows = q.costs(con, ["session", "day"], timezone=LA)
+    assert [(r["session"], r["day"], r["requests"], r["cost_usd"]) for r in rows] == [
+        ("a", date(2026, 11, 2), 2, Decimal("0.5")),
+        ("b", date(2026, 11, 2), 1, Decimal("0.25")),
+        (None, date(2026, 11, 2), 1, Decimal("0.25")),
+    ]
 
 
 def test_month_to_date_spend_of_every_project(tmp_path):

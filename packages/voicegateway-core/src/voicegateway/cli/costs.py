@@ -34,8 +34,8 @@ def add_parser(sub, common) -> None:
         "--by",
         default="project",
         metavar="KEYS",
-        help="comma-separated: project, provider, model, modality, and one of day, week, "
-        "month (default: project)",
+        help="comma-separated: project, provider, model, modality, session, and one of day, "
+        "week, month (default: project)",
     )
     p.add_argument(
         "--what-if",
@@ -108,7 +108,7 @@ def run(args) -> int:
             )
         else:
             rows = queries.costs(con, by, timezone=ledger.timezone, filters=window)
-        emit(rows, args.format, always=("requests", "cost_usd", "what_if_usd"))
+        emit(rows, args.format, always=("requests", "cost_usd", "what_if_usd"), ledger=ledger)
         return 0
 
     return report(args, query)
@@ -129,9 +129,10 @@ def parse_what_if(text: str) -> dict[str, tuple[str, str]]:
     return substitutes
 
 
-def emit(rows: Sequence[dict], fmt: str, *, always: Sequence[str] = ()) -> None:
+def emit(rows: Sequence[dict], fmt: str, *, always: Sequence[str] = (), ledger=None) -> None:
     """Print ``rows`` as JSON (a list of objects), CSV (a header row) or a table. The table
-    leaves out numeric columns that are zero or empty in every row, except ``always``."""
+    leaves out numeric columns that are zero or empty in every row, except ``always``; with no
+    rows it says so, naming the ``ledger`` read, so an empty report is never a mystery."""
     if fmt == "json":
         print(json.dumps([{k: _plain(v) for k, v in row.items()} for row in rows], indent=2))
         return
@@ -144,7 +145,7 @@ def emit(rows: Sequence[dict], fmt: str, *, always: Sequence[str] = ()) -> None:
         print(out.getvalue(), end="")
         return
     if not rows:
-        print("no usage recorded for this selection")
+        print("no usage recorded for this selection" + (f" in {ledger.path}" if ledger else ""))
         return
     shown = [n for n in names if n in always or not _all_blank(rows, n)]
     print(table(shown, [[_text(row[n]) for n in shown] for row in rows]))

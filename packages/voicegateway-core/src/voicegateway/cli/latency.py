@@ -19,7 +19,7 @@ def run(args) -> int:
 
     def query(con, ledger) -> int:
         window = filters(args, ledger.timezone, provider=args.provider)
-        emit(queries.latency(con, window), args.format, always=("requests",))
+        emit(queries.latency(con, window), args.format, always=("requests",), ledger=ledger)
         return 0
 
     return report(args, query)

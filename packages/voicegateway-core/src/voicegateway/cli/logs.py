@@ -35,7 +35,7 @@ def run(args) -> int:
         rows = queries.logs(con, window, limit=args.limit)
         if args.format == "table":
             rows = [{name: row[name] for name in BRIEF} for row in rows]
-        emit(rows, args.format, always=("ts", "cost_usd"))
+        emit(rows, args.format, always=("ts", "cost_usd"), ledger=ledger)
         return 0
 
     return report(args, query)

@@ -1,4 +1,5 @@
-"""``voicegw sessions``: requests, units and spend per LiveKit session, latest first."""
+"""``voicegw sessions``: one row per conversation: start, duration, calls, cost per leg (STT,
+LLM, TTS), total and cost per minute; latest first, or ``--sort cost``."""
 
 from __future__ import annotations
 
@@ -6,8 +7,21 @@ from voicegateway.cli.costs import add_report_options, emit, filters, report
 
 
 def add_parser(sub, common) -> None:
-    p = sub.add_parser("sessions", parents=[common], help="totals per session")
+    p = sub.add_parser(
+        "sessions",
+        parents=[common],
+        help="cost per conversation",
+        description="One row per session: a LiveKit room, an AgentSession, or an id set with "
+        "inference.session(). Money in USD; usd_per_minute is the total over the duration.",
+    )
     add_report_options(p)
+    p.add_argument(
+        "--sort",
+        default="started",
+        metavar="KEY",
+        help="started (the default: latest first), cost, per-minute, duration or calls; "
+        "largest first",
+    )
     p.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
     p.set_defaults(run=run)
 
@@ -16,8 +30,9 @@ def run(args) -> int:
     from voicegateway.ledger import queries
 
     def query(con, ledger) -> int:
-        rows = queries.sessions(con, filters(args, ledger.timezone), limit=args.limit)
-        emit(rows, args.format, always=("requests", "cost_usd"))
+        window = filters(args, ledger.timezone)
+        rows = queries.sessions(con, window, limit=args.limit, sort=args.sort)
+        emit(rows, args.format, always=("calls", "cost_usd"), ledger=ledger)
         return 0
 
     return report(args, query)

@@ -66,6 +66,16 @@ def _existing(path: Path, how: str) -> Path:
     return path
 
 
+def _anchor_storage(config: Config, source: Path | None) -> None:
+    """A relative ``storage.path`` or ``spool_dir`` is relative to the config file's directory,
+    not the working directory: every command and job reading this file finds the same ledger."""
+    if source is None:
+        return
+    storage = config.storage
+    storage.path = source.parent / storage.path
+    storage.spool_dir = source.parent / storage.spool_dir
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -203,6 +213,7 @@ class _Loader:
             for path in _paths(merged, ())
             if (position := self.sources.position(path, prefer_key=True))
         }
+        _anchor_storage(config, self.file)
         config._set_origin(self.file, profile, locations)
         return config
 

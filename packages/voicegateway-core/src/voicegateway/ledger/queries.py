@@ -20,11 +20,19 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from voicegateway.ledger.schema import COLUMN_TYPES, literal
+from voicegateway.ledger.schema import COLUMN_TYPES, MONEY, literal
 from voicegateway.metering.records import BILLED_UNIT_FIELDS, UNIT_FIELDS
 
-KEYS = ("project", "provider", "model", "modality")
-"""What ``costs`` can group by, besides one calendar period."""
+KEYS = ("project", "provider", "model", "modality", "session")
+"""What ``costs`` can group by, besides one calendar period (``session`` is ``session_id``)."""
+SESSION_SORTS = {
+    "started": "started",
+    "cost": "cost_usd",
+    "per-minute": "usd_per_minute",
+    "duration": "duration_s",
+    "calls": "calls",
+}
+"""``voicegw sessions --sort`` keys and their columns; every order is largest (latest) first."""
 PERIODS = ("day", "week", "month")
 """Calendar periods, in the ledger's time zone; weeks start on Monday."""
 EXPORT_FORMATS = {
@@ -104,11 +112,13 @@ def costs(
     records without a cost (their units are still summed)."""
     keys, period = split_by(by)
     where, params = filters.where()
+    usage = "(SELECT *, session_id AS session FROM usage)" if "session" in keys else "usage"
     if period is None:
-        source, inner = f"usage{where}", keys
+        source, inner = f"{usage}{where}", keys
     else:
         day = _local_day_sql(con, timezone, where, params)
-        source = f"(SELECT *, {day} AS day_n FROM (SELECT *, epoch_us(ts) AS us FROM usage{where}))"
+        stamped = f"(SELECT *, epoch_us(ts) AS us FROM {usage}{where})"
+        source = f"(SELECT *, {day} AS day_n FROM {stamped})"
         inner = [*keys, "day_n"]
     measures = _measures("count(*)", "sum({})", "count(cost_usd)")
     sql = f"SELECT {''.join(k + ', ' for k in inner)}{measures} FROM {source}"
@@ -370,17 +380,35 @@ def sessions(
     con: duckdb.DuckDBPyConnection,
     filters: Filters = Filters(),
     limit: int = 50,
+    sort: str = "started",
 ) -> list[dict[str, object]]:
-    """Totals per LiveKit session (records without one are left out), latest first."""
+    """One row per conversation (records without a session id are left out): when it started
+    (the start of its first call), how long it lasted (to its last record), its calls, the cost
+    of each leg and in total, and the cost per minute of conversation; ``sort`` is a key of
+    :data:`SESSION_SORTS`, largest first."""
+    if sort not in SESSION_SORTS:
+        raise ValueError(f"cannot sort sessions by {sort!r}: choose {', '.join(SESSION_SORTS)}")
     where, params = filters.where()
     where = f"{where} AND session_id IS NOT NULL" if where else " WHERE session_id IS NOT NULL"
-    sums = ", ".join(f"sum({u}) AS {u}" for u in UNIT_FIELDS)
-    sql = (
+    legs = ", ".join(
+        f"sum(cost_usd) FILTER (WHERE modality = '{m}') AS {m}_usd" for m in ("stt", "llm", "tts")
+    )
+    # a record's ts is when it was reported; its duration_ms goes back to the start of its call
+    begun = "ts - to_microseconds(CAST(coalesce(duration_ms, 0) * 1000 AS BIGINT))"
+    grouped = (
         "SELECT session_id, string_agg(DISTINCT project, ',' ORDER BY project) AS project, "
-        "any_value(room) AS room, min(ts) AS started, max(ts) AS last, count(*) AS requests, "
-        f"{sums}, sum(cost_usd) AS cost_usd, "
+        f"any_value(room) AS room, min({begun}) AS started, max(ts) AS ended, "
+        f"count(DISTINCT call_id) AS calls, {legs}, sum(cost_usd) AS cost_usd, "
         "count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced "
-        f"FROM usage{where} GROUP BY session_id ORDER BY last DESC, session_id LIMIT ?"
+        f"FROM usage{where} GROUP BY session_id"
+    )
+    duration = "round(CAST(epoch_ms(ended) - epoch_ms(started) AS DOUBLE) / 1000, 3)"
+    sql = (
+        "SELECT session_id, project, room, started, "
+        f"{duration} AS duration_s, calls, stt_usd, llm_usd, tts_usd, cost_usd, "
+        f"CAST(cost_usd * 60 / CAST(nullif({duration}, 0) AS DECIMAL(18, 3)) AS {MONEY}) "
+        f"AS usd_per_minute, unpriced FROM ({grouped}) "
+        f"ORDER BY {SESSION_SORTS[sort]} DESC NULLS LAST, started DESC, session_id LIMIT ?"
     )
     return _dicts(con.execute(sql, [*params, limit]))
 
