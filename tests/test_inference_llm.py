@@ -132,8 +132,10 @@ async def test_install_routes_string_models_through_voicegateway(cloud, openai_s
 
 
 async def test_fallback_argument_is_walked_at_resolve_time(cloud):
-    model = inference.LLM("nope/model-x", fallback=["openai/gpt-4o-mini"])
-    assert (model.provider, model._built.resolution.fallback_from) == ("openai", "nope/model-x")
-    ears = inference.STT("nope/ears", fallback=[{"model": "deepgram/nova-3:en"}])
+    # anthropic is disabled (not installed, in effect); assemblyai has no key
+    model = inference.LLM("anthropic/claude-x", fallback=["openai/gpt-4o-mini"])
+    resolution = model._built.resolution
+    assert (model.provider, resolution.fallback_from) == ("openai", "anthropic/claude-x")
+    ears = inference.STT("assemblyai", fallback=[{"model": "deepgram/nova-3:en"}])
     assert (ears.provider, ears.model) == ("deepgram", "nova-3")
     assert ears.plugin._opts.language == "en"

@@ -285,3 +285,26 @@ def test_errors_in_profile_values_point_into_the_profile_block(tmp_path):
     [issue] = caught.value.issues
     assert (issue.path, issue.line, issue.column) == ("profiles.dev.models.brain[0]", 18, 15)
     assert "'Ollama/llama3.2' is not a model string" in issue.message
+
+
+def test_a_profile_replaces_fallbacks_whole(tmp_path):
+    path = write(
+        tmp_path / "voicegw.yaml",
+        """\
+        fallbacks: {llm: [openai/gpt-4o-mini], stt: [deepgram/nova-3]}
+        projects:
+          app: {fallbacks: {tts: [cartesia/sonic-3]}}
+        default_project: app
+        models: {brain: openai/gpt-4o}
+        profiles:
+          dev:
+            fallbacks: {llm: [ollama/llama3.2]}
+            projects: {app: {fallbacks: {}}}
+          bare: {fallbacks: {}}
+        """,
+    )
+    dev = load_config(path, profile="dev", env={})
+    assert dev.fallbacks == {"llm": ["ollama/llama3.2"]}  # no stt left over from the base
+    assert dev.project("app").fallbacks == {}
+    assert load_config(path, profile="bare", env={}).fallbacks == {}
+    assert load_config(path, env={}).fallbacks["stt"] == ["deepgram/nova-3"]

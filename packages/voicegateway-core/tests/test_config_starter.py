@@ -47,6 +47,9 @@ def test_starter_dev_profile_uses_local_providers(starter):
         for model in ([entry] if isinstance(entry, str) else entry)
     }
     assert used.isdisjoint({"openai", "deepgram", "cartesia", "groq"})
+    # nothing is handed over to a paid provider either: the profile's fallbacks replace the file's
+    assert load_config(starter, env={}).fallbacks["llm"]
+    assert config.fallbacks == {} and all(not p.fallbacks for p in config.projects.values())
 
 
 def test_starter_explains_itself():

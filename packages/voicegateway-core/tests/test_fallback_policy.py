@@ -158,6 +158,7 @@ def test_a_fallback_chain_naming_a_malformed_provider_is_a_load_error(tmp_path):
 class _Spec:
     def __init__(self, pid: str) -> None:
         self.id, self.modalities, self.key_env, self.needs_key = pid, ("llm",), (), False
+        self.models = ()
 
     def factory(self, modality):
         return object()

@@ -115,6 +115,12 @@ class Gateway:
                     self._policies = Policies(lambda: self.config, rates=self._rates)
         return self._policies
 
+    def rates(self, resolution: Resolution, modality: Modality) -> Any:
+        """The rates that would price what ``resolution`` serves (``pricing.Rates``: its
+        ``source`` says ``unpriced`` for a model the catalog does not know)."""
+        model = resolution.model_for(modality) or ""
+        return self._rates(resolution.spec.id, model, modality)
+
     def _rates(self, provider: str, model: str, modality: str) -> Any:
         return rates_for(
             provider,
@@ -195,9 +201,13 @@ class Gateway:
         api_key: str | None = None,
         base_url: str | None = None,
         alternates: bool = False,
+        fallbacks: bool = True,
     ) -> Resolution:
-        """Resolve ``name`` (see ``resolution.resolve``); a provider whose circuit is open is
-        skipped. ``alternates=True`` keeps the other usable candidates for run-time fallback."""
+        """Resolve ``name`` (see ``resolution.resolve``); a provider whose circuit is open or
+        whose budget is spent is skipped. ``alternates=True`` keeps the other usable candidates
+        for run-time fallback. ``fallbacks=False`` leaves the ``fallbacks:`` chains out (``voicegw
+        check`` asks about each of their models alone). Agents and ``voicegw check`` both resolve
+        through here."""
         config = self.config
         chains = (
             config.project(project).fallbacks.get(modality, ()),
@@ -207,9 +217,9 @@ class Gateway:
             name,
             modality,
             aliases=config.models,
-            providers=self.plugins.provider_ids(),
+            providers=self._known_providers(),
             fallback=fallback,
-            chains=chains,
+            chains=chains if fallbacks else (),
         )
         throttled = self._throttled(project, modality)
         if throttled:
@@ -243,7 +253,7 @@ class Gateway:
     def build(self, resolution: Resolution, modality: Modality, **options: Any) -> Any:
         """Call the provider's factory and check it returned the LiveKit type it promised."""
         spec, ref = resolution.spec, resolution.ref
-        model = ref.model or spec.default_models.get(modality)
+        model = resolution.model_for(modality)
         if not model:
             raise ModelNotFound(
                 f"{ref.provider!r} has no default {modality} model: write {ref.provider}/<model>"

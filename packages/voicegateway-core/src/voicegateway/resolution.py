@@ -3,11 +3,17 @@
 A name is a ``models:`` alias from voicegw.yaml (one model or a chain), or a model string in
 LiveKit's grammar: ``provider/model``, with ``:language`` (STT) or ``:voice`` (TTS) after it, or a
 bare ``provider`` for its default model. The candidates are the alias's chain, then the agent's
-``fallback=`` list, then ``fallbacks.<modality>`` of the project and of the file. Resolution walks
-them in order and takes the first whose plugin loads, which offers the modality, whose key is
-set, and whose provider's circuit is not open (``policies.circuit``); every skipped candidate is
-kept with its reason, and logged. With ``alternates=True`` the usable candidates after the winner
-are kept too (``Resolution.alternates``), for run-time fallback.
+``fallback=`` list, then ``fallbacks.<modality>`` of the project and of the file.
+
+Mistakes are errors, never a reason to serve something else: a provider id that is neither
+installed nor one of VoiceGateway's own (a typo), a provider that lacks the modality, a model its
+provider lists for another modality only, a ``${VAR}`` of a setting other than a key left unset.
+Only availability moves resolution to the next candidate: one of VoiceGateway's providers not
+installed (or its plugin failed or disabled), no key, the project's budget spent or the provider's
+circuit open (``unavailable``). Every hand-over is logged at WARNING with the model asked for, the
+one serving and why. With ``alternates=True`` the usable candidates after the winner are kept too
+(``Resolution.alternates``), for run-time fallback. ``voicegw check`` asks the same questions
+through the same functions, so it cannot disagree with an agent.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ import dataclasses
 import difflib
 import logging
 import os
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from voicegateway.errors import ModelNotFound, ProviderUnavailable
-from voicegateway.providers import Modality, ProviderSpec
+from voicegateway.providers import FIRST_PARTY, MODALITIES, Modality, ProviderSpec
 
 log = logging.getLogger("voicegateway.resolution")
 
@@ -76,6 +83,10 @@ class Resolution:
         """The first candidate, when resolution had to move past it."""
         return self.skipped[0][0] if self.skipped else None
 
+    def model_for(self, modality: Modality) -> str | None:
+        """The model name the provider is asked for: the one written, else its default."""
+        return self.ref.model or self.spec.default_models.get(modality)
+
 
 def candidates(
     name: str,
@@ -88,27 +99,65 @@ def candidates(
 ) -> list[str]:
     """The ordered, de-duplicated model strings to try for ``name``.
 
-    A name without ``/`` is an alias, or a bare provider id when one of ``providers`` has it.
+    A name without ``/`` is an alias, or a bare provider id. ``providers`` are the installed
+    ones; with VoiceGateway's own (``FIRST_PARTY``) they are the known ids: any other provider
+    id is a typo, raised as ModelNotFound with a did-you-mean.
     """
-    providers = list(providers)
+    known = sorted({*providers, *FIRST_PARTY})
     if name in aliases:
         entry = aliases[name]
         first = [entry] if isinstance(entry, str) else list(entry)
-    elif "/" in name or name.split(":", 1)[0] in providers:
+    elif "/" in name or name.split(":", 1)[0] in known:
         first = [name]
     else:
-        close = difflib.get_close_matches(name, [*aliases, *providers], n=1)
+        close = difflib.get_close_matches(name, [*aliases, *known], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        known = ", ".join(sorted(aliases)) or "none defined"
+        listing = ", ".join(sorted(aliases)) or "none defined"
         raise ModelNotFound(
-            f"{name!r} is not a model alias in voicegw.yaml (models: {known}), an installed "
-            f"provider, or a provider/model string{hint}"
+            f"{name!r} is not a model alias in voicegw.yaml (models: {listing}), a provider, "
+            f"or a provider/model string{hint}"
         )
     ordered: list[str] = []
     for text in (*first, *fallback, *(t for chain in chains for t in chain)):
+        provider = ModelRef.parse(text, modality).provider
+        if provider not in known and text not in aliases:
+            raise ModelNotFound(unknown_provider(provider, text, known))
         if text not in ordered:
             ordered.append(text)
     return ordered
+
+
+def unknown_provider(provider: str, text: str, known: Iterable[str]) -> str:
+    """The message for a provider id nobody provides (a typo, most often)."""
+    close = difflib.get_close_matches(provider, list(known), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "see `voicegw providers`"
+    return (
+        f"unknown provider {provider!r} in {text!r}: no installed plugin provides it and it is "
+        f"not one of VoiceGateway's providers; {hint}"
+    )
+
+
+def modalities_of(texts: Iterable[str], provider_spec) -> tuple[Modality, ...]:
+    """What a ``models:`` entry can be asked for as: an alias does not say.
+
+    The first installed provider that lists one of the entry's models, or offers one modality
+    only, tells; otherwise every modality the first installed provider offers (an unlisted model
+    of a provider with several); with no provider installed, all three.
+    """
+    offered: tuple[Modality, ...] = ()
+    for text in texts:
+        ref = ModelRef.parse(text, "stt")  # strips a :language/:voice suffix; names compare bare
+        try:
+            spec: ProviderSpec = provider_spec(ref.provider)
+        except ProviderUnavailable:
+            continue
+        listed = {m.modality for m in spec.models if m.name in (ref.model, text.partition("/")[2])}
+        if listed:
+            return tuple(m for m in MODALITIES if m in listed)
+        if len(spec.modalities) == 1:
+            return spec.modalities
+        offered = offered or spec.modalities
+    return offered or MODALITIES
 
 
 def resolve(
@@ -127,8 +176,10 @@ def resolve(
 
     ``provider_spec(id)`` loads a provider (raising ProviderUnavailable); ``provider_settings(id)``
     returns its resolved voicegw.yaml settings (raising when a ``${VAR}`` it needs is unset).
-    ``circuit_open(id)`` says why a provider's circuit is open (None when it is not).
-    ``api_key``/``base_url`` given by the agent apply to the first candidate only.
+    ``circuit_open(id)`` says why the provider cannot take calls now: its circuit is open or the
+    project's budget is spent (None when it can). ``api_key``/``base_url`` given by the agent
+    apply to the first candidate only. Raises ModelNotFound for a candidate that cannot serve
+    ``modality`` at all, ProviderUnavailable when no candidate is available.
     """
     skipped: list[tuple[str, str]] = []
     preceding: list[Resolution] = []
@@ -151,11 +202,12 @@ def resolve(
         spec, key, url, settings = chosen
         if skipped:
             log.warning(
-                "%s %r served by %s; skipped %s",
+                "%s %r: serving %s instead of %s (%s)",
                 modality,
                 name,
                 ref,
-                "; ".join(f"{t} ({why})" for t, why in skipped),
+                skipped[0][0],
+                "; ".join(f"{t}: {why}" for t, why in skipped),
             )
         rest: list[Resolution] = []
         for later in texts[index + 1 :] if alternates else ():
@@ -169,13 +221,14 @@ def resolve(
         # Every usable candidate has an open circuit: serve with the first of them rather than
         # refuse to build (LiveKit's FallbackAdapter semantics); its next call is the probe.
         first = preceding[0]
+        before = tuple(skipped[: [text for text, _ in skipped].index(str(first.ref))])
         log.warning(
-            "%s %r: every usable candidate's circuit is open; using %s anyway",
+            "%s %r: every usable candidate's circuit is open; using %s anyway%s",
             modality,
             name,
             first.ref,
+            f" instead of {before[0][0]} ({before[0][1]})" if before else "",
         )
-        before = tuple(skipped[: [text for text, _ in skipped].index(str(first.ref))])
         rest = tuple(preceding[1:]) if alternates else ()
         return dataclasses.replace(first, skipped=before, alternates=rest)
     lines = "\n".join(f"  - {text}: {why}" for text, why in skipped)
@@ -183,23 +236,44 @@ def resolve(
 
 
 def _try(ref, modality, provider_spec, provider_settings, api_key, base_url):
+    """(why not, None) when ``ref``'s provider is unavailable now, ("", what to build) when it
+    can serve; raises when it never could (the modality, an unset non-key setting)."""
     try:
         spec: ProviderSpec = provider_spec(ref.provider)
     except ProviderUnavailable as exc:
         return str(exc), None
     if spec.factory(modality) is None:
         offers = ", ".join(spec.modalities)
-        return f"{spec.id} offers no {modality} (it offers {offers})", None
+        raise ModelNotFound(f"{ref} cannot serve {modality}: {spec.id} offers {offers} only")
+    listed = {m.modality for m in spec.models if m.name == ref.model}
+    if listed and modality not in listed:
+        kinds = " and ".join(m for m in MODALITIES if m in listed)
+        raise ModelNotFound(f"{ref} is a {kinds} model of {spec.id}; it cannot serve {modality}")
     try:
         settings = provider_settings(spec.id)
     except Exception as exc:  # MissingEnvError: names the variable and the line, never a value
-        return str(exc), None
+        if not _is_credential(spec, getattr(exc, "path", "")):
+            raise ProviderUnavailable(f"{ref}: {exc}") from None
+        name, where = getattr(exc, "variable", "?"), getattr(exc, "path", "")
+        return f"no API key: ${name} is unset ({where})", None
     key = api_key or _secret(getattr(settings, "api_key", None)) or _env_key(spec.key_env)
     if spec.needs_key and not key:
         where = " or ".join(f"${v}" for v in spec.key_env)
         return f"no API key: set {where}, or providers.{spec.id}.api_key in voicegw.yaml", None
     url = base_url or getattr(settings, "base_url", None)
     return "", (spec, key, url, settings)
+
+
+def _is_credential(spec: ProviderSpec, path: str) -> bool:
+    """Whether the setting at ``path`` (``providers.openai.api_key``) is a key: declared as a
+    ``Secret`` by the provider's settings."""
+    from voicegateway.config.env import Secret
+    from voicegateway.config.schema import ProviderSettings
+
+    field_ = (spec.settings or ProviderSettings).model_fields.get(path.rpartition(".")[2])
+    if field_ is None:
+        return False
+    return field_.annotation is Secret or Secret in typing.get_args(field_.annotation)
 
 
 def _secret(secret) -> str | None:

@@ -324,11 +324,14 @@ class _Loader:
         return self._merge(document, overlay, (), ("profiles", name))
 
     def _merge(self, base: dict, overlay: dict, path: KeyPath, profile: KeyPath) -> dict:
-        """Mappings merge key by key; anything else in the profile replaces the base value."""
+        """Mappings merge key by key; anything else in the profile replaces the base value, and so
+        does a ``fallbacks:`` block whole (a profile's fallbacks are all its own: a ``dev``
+        profile's ``fallbacks: {}`` hands nothing over to the base's paid providers)."""
         merged = dict(base)
         for key, value in overlay.items():
             here = (*path, key)
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            whole = key == "fallbacks" and len(here) in (1, 3)  # top level, projects.<p>
+            if isinstance(value, dict) and isinstance(merged.get(key), dict) and not whole:
                 merged[key] = self._merge(merged[key], value, here, profile)
             else:
                 merged[key] = value
