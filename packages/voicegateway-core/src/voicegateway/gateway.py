@@ -279,7 +279,7 @@ class Gateway:
                 f"provider {spec.id!r} {modality} factory returned {type(obj).__name__}, "
                 f"not a {module}.{cls}"
             )
-        return obj, model
+        return obj, spec.billed_name(modality, model)
 
     def preload(self) -> list[str]:
         """Import the LiveKit plugin modules of every model voicegw.yaml names, on this thread.

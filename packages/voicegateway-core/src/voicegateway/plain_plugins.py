@@ -38,19 +38,21 @@ def attach(
         for obj in _leaves(getattr(session, modality, None), modality):
             if getattr(obj, METERED, False):
                 continue
-            provider, meter = _provider_of(gateway, obj, modality, (providers or {}).get(modality))
+            provider, meter, spec_model = _provider_of(
+                gateway, obj, modality, (providers or {}).get(modality)
+            )
             instrument = Instrument(
                 None,
                 obj,
                 modality=modality,
                 provider=provider,
-                model=obj.model,
+                model=spec_model,
                 project=project,
                 chain=gateway.chain,
                 meter=meter,
             )
             _patch(obj, modality, instrument)
-            attached.append(f"{modality}:{provider}/{obj.model}")
+            attached.append(f"{modality}:{provider}/{spec_model}")
     return attached
 
 
@@ -71,8 +73,9 @@ def _provider_of(gateway, obj: Any, modality: str, named: str | None):
     )
     if spec is None:
         # Not a provider VoiceGateway knows: recorded under LiveKit's own provider name.
-        return str(obj.provider).lower(), DEFAULT_METERS[modality]
-    return spec.id, spec.meters.get(modality) or DEFAULT_METERS[modality]
+        return str(obj.provider).lower(), DEFAULT_METERS[modality], obj.model
+    meter = spec.meters.get(modality) or DEFAULT_METERS[modality]
+    return spec.id, meter, spec.billed_name(modality, obj.model)
 
 
 def _patch(obj: Any, modality: str, instrument: Instrument) -> None:

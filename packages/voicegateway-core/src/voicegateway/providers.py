@@ -111,6 +111,9 @@ class ProviderSpec:
       pulled models), with the provider's settings from voicegw.yaml (empty when it has none).
       Called only by ``voicegw providers``, with a short timeout; its failure is shown there,
       never fatal. Resolution never calls it.
+    - ``billed_model``: ``(modality, model) -> name``: the model name records carry for a
+      model the plugin object names otherwise, so ``attach()`` and ``inference`` bill one model
+      under one name (Deepgram's ``aura-2-andromeda-en`` is ``aura-2``). Default: unchanged.
     """
 
     id: str
@@ -125,6 +128,7 @@ class ProviderSpec:
     settings: type[ProviderSettings] | None = None
     livekit_plugins: tuple[str, ...] = ()
     discover_models: ModelLister | None = None
+    billed_model: Callable[[Modality, str], str] | None = None
 
     def __post_init__(self) -> None:
         if not _PROVIDER_ID.match(self.id):
@@ -144,6 +148,10 @@ class ProviderSpec:
 
     def factory(self, modality: Modality) -> Factory | None:
         return getattr(self, modality)
+
+    def billed_name(self, modality: Modality, model: str) -> str:
+        """The name a record gives ``model`` (see ``billed_model``)."""
+        return self.billed_model(modality, model) if self.billed_model else model
 
     @property
     def needs_key(self) -> bool:

@@ -64,6 +64,12 @@ def tts_model_name(model: str, voice: str | None) -> str:
     return f"{model}-{voice}" if voice else model
 
 
+def billed_model(modality: str, model: str) -> str:
+    """An Aura-2 voice is billed as its family: ``aura-2-andromeda-en`` is ``aura-2``, as
+    Deepgram's prices and usage exports name it. Aura-1 is priced per voice: unchanged."""
+    return "aura-2" if modality == "tts" and model.startswith("aura-2-") else model
+
+
 def make_tts(request: BuildRequest) -> Any:
     from livekit.plugins import deepgram
 
@@ -90,6 +96,7 @@ def register_providers(register):
             models=MODELS,
             default_models={"stt": "nova-3", "tts": "aura-2"},
             livekit_plugins=("livekit.plugins.deepgram",),
+            billed_model=billed_model,
         )
     )
 
