@@ -22,6 +22,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from voicegateway.config.env import EnvText, has_reference, substitute
 from voicegateway.config.errors import ConfigError, ConfigIssue, did_you_mean
 from voicegateway.config.schema import Config, ProviderSettings, unknown_default_project
+from voicegateway.config.yaml_limits import MAX_BYTES, LimitedLoader, YAMLLimitError, check_size
 
 CONFIG_FILENAME = "voicegw.yaml"
 
@@ -109,12 +110,22 @@ def starter_yaml() -> str:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_BYTES + 1)  # never more: the file may be huge, or endless
+        check_size(data)
+        # Newlines as Path.read_text gives them, so lines and columns count the same.
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except OSError as error:
         message = f"cannot be read: {error.strerror or error}"
     except UnicodeDecodeError as error:
         message = f"is not UTF-8 text ({error.reason} at byte {error.start})"
+    except YAMLLimitError as error:
+        raise ConfigError([_limit_issue(path, error)], path) from None
     raise ConfigError([ConfigIssue(path, None, None, "", message)], path)
+
+
+def _limit_issue(path: Path | None, error: YAMLLimitError) -> ConfigIssue:
+    return ConfigIssue(path, error.line, error.column, "", error.message, error.hint)
 
 
 def _is_provider_setting(path: KeyPath) -> bool:
@@ -228,7 +239,9 @@ class _Loader:
 
     def _parse(self, text: str) -> Any:
         try:
-            node = yaml.compose(_shield(text), Loader=yaml.SafeLoader)
+            node = yaml.compose(_shield(text), Loader=LimitedLoader)
+        except YAMLLimitError as error:
+            raise ConfigError([_limit_issue(self.file, error)], self.file) from None
         except yaml.MarkedYAMLError as error:
             # The message is rebuilt from its parts: PyYAML's own text quotes the offending line,
             # which may hold an API key.
