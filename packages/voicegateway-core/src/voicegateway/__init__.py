@@ -51,10 +51,13 @@ _LAZY = {
 
 
 def preload() -> list[str]:
-    """Import the LiveKit plugins of every model in voicegw.yaml, on the calling (main) thread.
+    """Import the LiveKit plugins of every provider voicegw.yaml configures (a ``providers:``
+    block, or a model chain naming it), on the calling (main) thread; with none configured, of
+    every installed provider. Returns the modules.
 
-    LiveKit plugins refuse to register from any thread but the main one; call this at start-up
-    or in a worker's ``prewarm`` function if models may be resolved from other threads.
+    LiveKit plugins refuse to register from any thread but the main one, and importing one takes
+    about a second: call this at start-up or in a worker's ``prewarm`` function, so that the first
+    ``inference.LLM("openai/gpt-4o-mini")`` does not block the event loop importing it.
     """
     from voicegateway.gateway import get_gateway
 

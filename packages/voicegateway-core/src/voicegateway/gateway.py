@@ -282,23 +282,34 @@ class Gateway:
         return obj, spec.billed_name(modality, model)
 
     def preload(self) -> list[str]:
-        """Import the LiveKit plugin modules of every model voicegw.yaml names, on this thread.
+        """Import the LiveKit plugin modules of every provider voicegw.yaml configures, on this
+        thread: those with a ``providers:`` block (of the file or a project) and those its model
+        chains name. With none configured, every installed provider (keys from the environment).
 
         Call it on the main thread (at start-up or in a worker's prewarm function): LiveKit plugins
-        refuse to register from any other thread.
+        refuse to register from any other thread, and importing one takes about a second that
+        would otherwise block the event loop at the first construction.
         """
-        config = self.config
-        texts = {t for e in config.models.values() for t in ([e] if isinstance(e, str) else e)}
-        texts |= {t for chain in config.fallbacks.values() for t in chain}
         imported: list[str] = []
-        for provider_id in sorted({t.split("/", 1)[0].split(":", 1)[0] for t in texts}):
+        for provider_id in sorted(self.configured_providers() or self.plugins.provider_ids()):
             try:
                 spec = self.plugins.provider(provider_id)
             except Exception:
                 continue  # resolution reports it, with the reason, when the model is used
             loaded_modules(spec.livekit_plugins)
-            imported.extend(spec.livekit_plugins)
+            imported.extend(m for m in spec.livekit_plugins if m not in imported)
         return imported
+
+    def configured_providers(self) -> set[str]:
+        """Provider ids voicegw.yaml configures or names in a model chain."""
+        config = self.config
+        projects = list(config.projects.values())
+        ids = {*config.providers, *(pid for p in projects for pid in p.providers)}
+        chains = [[e] if isinstance(e, str) else e for e in config.models.values()]
+        for fallbacks in (config.fallbacks, *(p.fallbacks for p in projects)):
+            chains.extend(fallbacks.values())
+        chains.extend(p.budget.throttle_to for p in projects if p.budget is not None)
+        return ids | {text.split("/", 1)[0].split(":", 1)[0] for c in chains for text in c}
 
 
 _default: Gateway | None = None
