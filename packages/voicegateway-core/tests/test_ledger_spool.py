@@ -13,7 +13,10 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
+import pytest
+
 from voicegateway.ledger import Ledger, Spooler
+from voicegateway.ledger.spool import MAX_FILE_BYTES
 from voicegateway.metering.records import RECORD_FIELDS, UsageRecord
 
 
@@ -29,7 +32,7 @@ def spooled(spool_dir: Path) -> list[dict]:
     return lines
 
 
-def test_append_is_in_memory_and_flush_publishes_one_whole_file(tmp_path):
+def test_append_is_in_memory_and_flush_publishes_whole_bounded_files(tmp_path):
     spool = Spooler(tmp_path / "spool", flush_interval=60)
     records = [record(i, cost_usd=Decimal("0.000000123456789")) for i in range(600)]
     for r in records:
@@ -39,8 +42,12 @@ def test_append_is_in_memory_and_flush_publishes_one_whole_file(tmp_path):
     assert spool.recent(2) == records[-2:] and len(spool.recent()) == 600
 
     assert spool.flush() == 600
-    [path] = (tmp_path / "spool").iterdir()
-    assert path.name.startswith(f"{os.getpid()}-") and path.suffix == ".jsonl"
+    paths = sorted((tmp_path / "spool").iterdir())
+    assert len(paths) == 2  # 600 records are ~400 KB: two files of at most MAX_FILE_BYTES
+    for path in paths:
+        assert path.name.startswith(f"{os.getpid()}-") and path.suffix == ".jsonl"
+        assert 0 < path.stat().st_size <= MAX_FILE_BYTES
+        assert path.read_bytes().endswith(b"}\n")  # whole lines only
     lines = spooled(tmp_path / "spool")
     assert [tuple(line) for line in lines[:1]] == [RECORD_FIELDS]
     assert [line["request_id"] for line in lines] == [r.request_id for r in records]
@@ -174,3 +181,62 @@ def test_the_spool_imports_the_standard_library_only():
     ]
     third_party = [m for m in new if m.split(".")[0] not in sys.stdlib_module_names]
     assert [m for m in third_party if not m.startswith("voicegateway")] == []
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 4 MiB filesystem (tmpfs) that the test can fill up."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+def fill(path: Path) -> None:
+    """Write ``path`` until its filesystem is full."""
+    with open(path, "wb", buffering=0) as file, pytest.raises(OSError, match="No space left"):
+        while True:
+            file.write(b"\0" * 65536)
+
+
+def test_a_disk_with_room_for_part_of_the_backlog_keeps_that_part(small_disk, tmp_path, caplog):
+    spool_dir = small_disk / "spool"
+    spool = Spooler(spool_dir, flush_interval=60)
+    earlier = [record(i) for i in range(10)]
+    for r in earlier:
+        spool.append(r)
+    assert spool.flush() == 10
+    filler = small_disk / "filler"
+    fill(filler)
+
+    backlog = [record(100 + i, price_detail="x" * 400) for i in range(7510)]  # ~8 MB encoded
+    for r in backlog:
+        spool.append(r)
+    with caplog.at_level(logging.WARNING, logger="voicegateway.ledger"):
+        assert spool.flush() == 0  # the disk is full: everything waits in memory
+        assert spool.pending == 7510
+        os.truncate(filler, filler.stat().st_size - 2 * 2**20)  # 2 MB come back
+        spool.close()  # what the atexit hook does
+
+    files = sorted(spool_dir.glob("*.jsonl"))
+    assert not list(spool_dir.glob("*.tmp"))
+    assert all(path.stat().st_size <= MAX_FILE_BYTES for path in files)
+    lines = spooled(spool_dir)  # every published line is whole JSON
+    kept = len(lines) - len(earlier)
+    assert [line["request_id"] for line in lines] == [
+        r.request_id for r in [*earlier, *backlog[:kept]]
+    ]  # the earlier file untouched, then the oldest of the backlog, in order
+    published = sum(path.stat().st_size for path in files)
+    assert published > 2 * 2**20 - 128 * 1024  # nearly all the room that came back was used
+    assert spool.pending == 7510 - kept
+    assert f"{7510 - kept} records held in memory are lost" in caplog.text
+
+    report = Ledger(tmp_path / "usage.duckdb", spool_dir).ingest()
+    assert (report.records, report.bad, report.waiting) == (len(lines), [], 0)

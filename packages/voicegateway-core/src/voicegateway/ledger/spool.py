@@ -7,7 +7,9 @@ event loop never waits on storage.
 
 A spool file is published atomically: it is written as ``<name>.jsonl.tmp`` and renamed to
 ``<name>.jsonl``, so the ingester never sees half a file. Names are
-``<pid>-<start ns>-<seq>.jsonl``, unique per process lifetime and ordered within it.
+``<pid>-<start ns>-<seq>.jsonl``, unique per process lifetime and ordered within it. A file holds
+at most ``MAX_FILE_BYTES``: when the disk has room for only part of a backlog, the part that fits
+is published and the rest waits in memory, instead of the whole backlog failing as one file.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ CHUNK = 32
 """Records encoded between two yields of the GIL. A record encodes in 10-15 µs here, so a
 chunk holds the GIL under 0.5 ms and the event loop sharing the process never waits long for it
 (unchunked, a flush at 10k records/s stalled the loop 5 ms)."""
+
+MAX_FILE_BYTES = 256 * 1024
+"""The most one spool file holds (about 400 records; always at least one chunk). Small enough
+that a nearly full disk still takes most of what fits, large enough that a busy process writes a
+few files per interval."""
 
 _values = operator.attrgetter(*RECORD_FIELDS)
 _LINE = "{" + ",".join(f'"{name}":%s' for name in RECORD_FIELDS) + "}\n"
@@ -102,8 +109,8 @@ class Spooler:
         return len(self._queue) + self._held_count
 
     def flush(self) -> int:
-        """Write everything appended so far to one spool file now; return how many records were
-        written (0 when there was nothing, or when the disk refused: they stay pending)."""
+        """Write everything appended so far to spool files now; return how many records were
+        written. What the disk refuses (full, gone, not permitted) stays pending, in order."""
         with self._lock:
             self._drain()
             return self._write()
@@ -131,7 +138,7 @@ class Spooler:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._held: list[str] = []  # encoded chunks waiting for the disk (flusher-owned)
+        self._held: deque[tuple[bytes, int]] = deque()  # (encoded chunk, records) for the disk
         self._held_count = 0
         self._failing = False
         self._dropping = False
@@ -164,7 +171,7 @@ class Spooler:
                 self._drop(n - max(room, 0))
                 chunk = chunk[: max(room, 0)]
             if chunk:
-                self._held.append(_encode(chunk))
+                self._held.append((_encode(chunk).encode(), len(chunk)))
                 self._held_count += len(chunk)
             time.sleep(0)
 
@@ -180,35 +187,21 @@ class Spooler:
             )
 
     def _write(self) -> int:
-        if not self._held:
-            return 0
-        name = f"{self._prefix}-{next(self._seq):08d}"
-        tmp = self.spool_dir / f"{name}.jsonl.tmp"
-        try:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as file:
-                file.writelines(self._held)
-                if self.fsync:
-                    file.flush()
-                    os.fsync(file.fileno())
-            os.replace(tmp, self.spool_dir / f"{name}.jsonl")
-            if self.fsync:
-                _fsync_dir(self.spool_dir)
-        except OSError as exc:
-            _remove_quietly(tmp)
-            if not self._failing:
-                log.warning(
-                    "usage spool %s is not writable (%s); keeping %d records in memory and "
-                    "retrying every %gs",
-                    self.spool_dir,
-                    exc,
-                    self._held_count,
-                    self.flush_interval,
-                )
-            self._failing = True
-            return 0
-        written = self._held_count
-        self._held.clear()
+        """Publish the held chunks, oldest first, in files of at most MAX_FILE_BYTES; stop at
+        the first refusal, keeping the chunks not yet on disk."""
+        written = 0
+        while self._held:
+            try:
+                self.spool_dir.mkdir(parents=True, exist_ok=True)
+                chunks, refusal = self._publish()
+            except OSError as exc:
+                chunks, refusal = 0, exc
+            for _ in range(chunks):
+                written += self._held.popleft()[1]
+            if refusal is not None:
+                self._held_count -= written
+                self._refused(refusal)
+                return written
         self._held_count = 0
         if self._failing:
             log.warning(
@@ -220,6 +213,54 @@ class Spooler:
             self._failing = False
         self._dropping = False
         return written
+
+    def _publish(self) -> tuple[int, OSError | None]:
+        """Write one file of the first held chunks and publish it. Returns how many chunks it
+        holds and, when the disk refused the next one, why. A refusal after some chunks keeps
+        them: the file is cut back to the last whole chunk and published. Raises OSError when
+        nothing could be published."""
+        name = f"{self._prefix}-{next(self._seq):08d}"
+        tmp = self.spool_dir / f"{name}.jsonl.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        chunks = size = 0
+        refusal = None
+        try:
+            try:
+                for data, _ in self._held:
+                    if chunks and size + len(data) > MAX_FILE_BYTES:
+                        break
+                    _write_all(fd, data)
+                    chunks, size = chunks + 1, size + len(data)
+            except OSError as exc:
+                if not chunks:
+                    raise
+                refusal = exc
+                os.ftruncate(fd, size)  # drop the partial chunk; shrinking needs no space
+            if self.fsync:
+                os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(tmp, self.spool_dir / f"{name}.jsonl")
+        except OSError:
+            if fd >= 0:
+                os.close(fd)
+            _remove_quietly(tmp)
+            raise
+        if self.fsync:
+            _fsync_dir(self.spool_dir)
+        return chunks, refusal
+
+    def _refused(self, exc: OSError) -> None:
+        if not self._failing:
+            log.warning(
+                "usage spool %s is not writable (%s); keeping %d records in memory and "
+                "retrying every %gs",
+                self.spool_dir,
+                exc,
+                self._held_count,
+                self.flush_interval,
+            )
+        self._failing = True
 
     def _after_fork_in_child(self) -> None:
         # The parent's records are the parent's to write; the child writes only its own.
@@ -253,6 +294,14 @@ def _json(value: object) -> str:
     if isinstance(value, Decimal):
         return f'"{value:f}"'
     return json.dumps(value, default=str)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``data`` to ``fd`` in full: a write may take only part (the disk filled up meanwhile),
+    and the next one then says why."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _fsync_dir(path: Path) -> None:
