@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from livekit.agents import llm
 
 import voicegateway
 from voicegateway import inference
@@ -111,3 +112,22 @@ def test_an_empty_report_names_the_ledger_it_read(tmp_path):
             out.strip()
             == f"no usage recorded for this selection in {tmp_path / 'data' / 'usage.duckdb'}"
         )
+
+
+async def test_a_relative_storage_path_is_relative_to_the_config_file(use_config, tmp_path):
+    """``voicegw sessions --config other/voicegw.yaml`` from elsewhere reads the ledger the agent
+    wrote next to that file, and creates nothing in the working directory."""
+    other, elsewhere = tmp_path / "other", tmp_path / "elsewhere"
+    other.mkdir(), elsewhere.mkdir()
+    (other / "voicegw.yaml").write_text("storage: {path: data/usage.duckdb}\n")
+    agent = voicegateway.configure(other / "voicegw.yaml")  # use_config resets it afterwards
+    assert agent.config.storage.path == other / "data" / "usage.duckdb"
+    with inference.session("call-9"):
+        async with inference.LLM("fake").chat(chat_ctx=llm.ChatContext.empty()) as stream:
+            async for _ in stream:
+                pass
+    agent.spooler.close()
+    config = os.path.relpath(other / "voicegw.yaml", elsewhere)
+    out = voicegw("sessions", "--config", config, "--format", "json", cwd=elsewhere).stdout
+    assert [r["session_id"] for r in json.loads(out)] == ["call-9"]
+    assert list(elsewhere.iterdir()) == []
