@@ -129,9 +129,12 @@ def _limit_issue(path: Path | None, error: YAMLLimitError) -> ConfigIssue:
 
 
 def _is_provider_setting(path: KeyPath) -> bool:
-    """Inside ``providers.<id>`` or ``projects.<p>.providers.<id>``, where ${VAR} is lazy."""
+    """Inside ``providers.<id>``, ``projects.<p>.providers.<id>`` or ``projects.<p>.budget.notify``
+    (secrets): where ${VAR} is lazy and values are never quoted."""
     if path[:1] == ("providers",):
         return len(path) >= 3
+    if len(path) >= 5 and path[0] == "projects" and path[2:4] == ("budget", "notify"):
+        return True
     return len(path) >= 5 and path[0] == "projects" and path[2] == "providers"
 
 

@@ -162,6 +162,29 @@ class BudgetLimits(ConfigModel):
 Fraction = Annotated[float, Field(gt=0, le=10)]
 
 
+def _check_webhook(url: Secret) -> Secret:
+    """An http(s) URL, when its value is known at load; a ``${VAR}`` still unset is checked when
+    an alert is sent. The error never quotes the URL: its path is the credential."""
+    from voicegateway.policies.notify import webhook_problem
+
+    try:
+        problem = webhook_problem(url.get_secret_value())
+    except MissingEnvError:
+        return url
+    if problem:
+        hint = "a Slack incoming webhook looks like https://hooks.slack.com/services/..."
+        raise PydanticCustomError("config_check", "{message}", {"message": problem, "hint": hint})
+    return url
+
+
+class BudgetNotify(ConfigModel):
+    """Where threshold crossings are announced (``projects.<p>.budget.notify``): ``webhook``, an
+    http(s) URL taking Slack-compatible JSON, a secret like an API key (``${SLACK_WEBHOOK_URL}``).
+    See docs/policies.md, "Alerts"."""
+
+    webhook: Annotated[Secret, AfterValidator(_check_webhook)]
+
+
 class BudgetConfig(BudgetLimits):
     """A project's spending limits in US dollars, and what happens when one is reached.
 
@@ -174,6 +197,7 @@ class BudgetConfig(BudgetLimits):
       project's ``fallbacks:``).
     - ``reserve_usd``: what a call is assumed to cost at most when it is admitted and no rate card
       gives a better estimate (STT/TTS calls; LLM calls of unpriced models). See docs/policies.md.
+    - ``notify``: ``{webhook: ...}``, posted to once per threshold crossed (:class:`BudgetNotify`).
     """
 
     action: Literal["warn", "throttle", "block"]
@@ -181,6 +205,7 @@ class BudgetConfig(BudgetLimits):
     providers: dict[ProviderId, BudgetLimits] = {}
     throttle_to: list[ModelRef] = []
     reserve_usd: Money = Decimal("0.01")
+    notify: BudgetNotify | None = None
 
     @model_validator(mode="after")
     def _sorted_thresholds(self) -> Self:
@@ -439,7 +464,7 @@ class Config(ConfigModel):
     fallback_policy: FallbackPolicy = Field(default_factory=FallbackPolicy)
     models: dict[str, ModelChoice] = {}
     pricing: dict[PriceKey, RateOverride] = {}
-    profiles: dict[str, dict[str, Any]] = {}
+    profiles: dict[str, dict[str, Any]] = Field(default={}, repr=False)  # as written: may hold keys
     storage: StorageConfig = Field(default_factory=StorageConfig)
     rate_limits: dict[LimitKey, RateLimitConfig] = {}
 
@@ -497,11 +522,19 @@ class Config(ConfigModel):
         return base.merged_with(override)
 
     def missing_env(self) -> list[MissingEnvError]:
-        """Every unset ``${VAR}`` without a default in provider settings, for ``voicegw check``."""
+        """Every unset ``${VAR}`` without a default in provider settings and budget webhooks, for
+        ``voicegw check``."""
         blocks = [*self.providers.values()]
         for project in self.projects.values():
             blocks.extend(project.providers.values())
-        return [error for settings in blocks for error in settings.missing_env()]
+        missing = [error for settings in blocks for error in settings.missing_env()]
+        for project in self.projects.values():
+            if project.budget is not None and project.budget.notify is not None:
+                try:
+                    project.budget.notify.webhook.get_secret_value()
+                except MissingEnvError as error:
+                    missing.append(error)
+        return missing
 
     def redacted(self) -> dict[str, Any]:
         """The effective config as plain data, safe to print: secrets show as their ``${VAR}``
@@ -550,13 +583,21 @@ def _redact_profile(profile: dict[str, Any]) -> dict[str, Any]:
         redacted["providers"] = _mask(redacted["providers"])
     projects = redacted.get("projects")
     if isinstance(projects, dict):
-        redacted["projects"] = {
-            name: {**project, "providers": _mask(project["providers"])}
-            if isinstance(project, dict) and "providers" in project
-            else project
-            for name, project in projects.items()
-        }
+        redacted["projects"] = {name: _redact_project(p) for name, p in projects.items()}
     return redacted
+
+
+def _redact_project(project: Any) -> Any:
+    """A project as a profile wrote it: its provider blocks and budget webhook may be literal."""
+    if not isinstance(project, dict):
+        return project
+    project = dict(project)
+    if "providers" in project:
+        project["providers"] = _mask(project["providers"])
+    budget = project.get("budget")
+    if isinstance(budget, dict) and "notify" in budget:
+        project["budget"] = {**budget, "notify": _mask(budget["notify"])}
+    return project
 
 
 def _mask(value: Any) -> Any:
