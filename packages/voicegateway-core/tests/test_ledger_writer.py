@@ -89,6 +89,64 @@ def test_a_malformed_file_is_set_aside_and_never_blocks_the_others(ledger, caplo
     assert any(broken.name in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
 
 
+@pytest.mark.parametrize("kind", ["a directory", "a symbolic link to nothing", "a symbolic link"])
+def test_a_directory_or_link_named_jsonl_is_set_aside_and_never_blocks_the_others(
+    ledger, tmp_path, kind, caplog
+):
+    spool_files(ledger, [record(1)], [record(2)])
+    stray = ledger.spool_dir / "000-0-00000000.jsonl"  # sorts first
+    if kind == "a directory":
+        stray.mkdir()
+        (stray / "inside.txt").write_text("kept")
+    elif kind == "a symbolic link to nothing":
+        stray.symlink_to(tmp_path / "gone.jsonl")
+    else:  # a link may point anywhere: it is never read
+        elsewhere = tmp_path / "elsewhere.jsonl"
+        elsewhere.write_text("not yours\n")
+        stray.symlink_to(elsewhere)
+
+    report = ledger.ingest()
+
+    assert (report.files, report.records, report.error, report.waiting) == (2, 2, None, 0)
+    assert report.bad == [ledger.spool_dir / "bad" / stray.name]
+    assert report.bad[0].is_symlink() or (report.bad[0] / "inside.txt").read_text() == "kept"
+    assert not os.path.lexists(stray)
+    bad = ledger.spool_dir / "bad"
+    assert f"{stray.name} is malformed and was moved to {bad}/: it is {kind}, not a" in caplog.text
+    if kind == "a symbolic link":
+        assert (tmp_path / "elsewhere.jsonl").read_text() == "not yours\n"
+    spool_files(ledger, [record(3)])
+    assert ledger.ingest().records == 1  # and the next ingests go on
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_spool_line_with_a_number_that_is_not_finite_is_set_aside(ledger, number, caplog):
+    spool_files(ledger, [record(1)], [record(2)])
+    good = record(3)
+    line = json.loads(_line_of(ledger, good))
+    text = json.dumps({**line, "audio_seconds": "X"}).replace('"X"', number)
+    broken = ledger.spool_dir / "999-0-00000000.jsonl"
+    broken.write_text(text + "\n")
+
+    report = ledger.ingest()
+
+    assert (report.files, report.records) == (2, 2)
+    assert report.bad == [ledger.spool_dir / "bad" / broken.name]
+    assert report.bad[0].read_text() == text + "\n"  # kept as it was, for a look
+    assert "hold NaN or Infinity in audio_seconds" in caplog.text
+    [(nan_rows,)] = rows(ledger, "SELECT count(*) FROM usage WHERE NOT isfinite(audio_seconds)")
+    assert nan_rows == 0
+
+
+def _line_of(ledger: Ledger, r: UsageRecord) -> str:
+    """The spool line a Spooler writes for ``r``, written aside and read back."""
+    spool = Spooler(ledger.spool_dir.with_name("aside"), flush_interval=3600)
+    spool.append(r)
+    spool.close()
+    [path] = spool.spool_dir.glob("*.jsonl")
+    return path.read_text()
+
+
 def test_older_and_newer_spool_lines_land(ledger):
     """A line written before a unit existed reads as zero; a key the ledger does not know yet is
     ignored rather than rejected."""

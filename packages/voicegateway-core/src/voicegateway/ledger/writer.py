@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from pathlib import Path
 import duckdb
 
 from voicegateway.ledger import migrations
-from voicegateway.ledger.schema import literal, spool_select
+from voicegateway.ledger.schema import COLUMN_TYPES, literal, spool_select
 
 log = logging.getLogger("voicegateway.ledger")
 
@@ -43,13 +44,29 @@ exist (the commit happened, the delete did not); past that, the request_id dedup
 STALE_TMP_SECONDS = 3600
 """A ``.tmp`` spool file this old belongs to a writer that died mid-write: it goes to ``bad/``."""
 
+
+class NotFinite(ValueError):
+    """A spool line holds NaN or Infinity (JSON extensions DuckDB reads) for a number: no
+    spooler writes one (it writes null), and one in the ledger would poison every sum."""
+
+
 _DATA_ERRORS = (
     duckdb.InvalidInputException,
     duckdb.ConversionException,
     duckdb.ConstraintException,
+    NotFinite,
 )
-"""What a malformed spool file raises (bad JSON, a value of the wrong type, no request_id), as
-opposed to a lock, a full disk or a broken database, which leave every file waiting."""
+"""What a malformed spool file raises (bad JSON, a value of the wrong type, no request_id, a
+number that is not finite), as opposed to a lock, a full disk or a broken database, which leave
+every file waiting."""
+
+_FLOATS = tuple(name for name, sql in COLUMN_TYPES.items() if sql == "DOUBLE")
+_BATCH_FACTS = (
+    "SELECT min(ts), max(ts), "
+    + ", ".join(f"count(*) FILTER (WHERE NOT isfinite({name}))" for name in _FLOATS)
+    + " FROM records WHERE ingested_at = now()"
+)
+"""The new batch's ``ts`` range, and per DOUBLE column how many of its rows are NaN or ±inf."""
 
 _DEDUP = """
 DELETE FROM records WHERE rowid IN (
@@ -149,9 +166,10 @@ class Ledger:
             return self._waiting(exc, IngestReport())
 
     def pending_files(self) -> list[Path]:
-        """Published spool files not yet ingested, oldest writer first."""
+        """Published spool files not yet ingested, oldest writer first. Only regular files: a
+        directory or a symbolic link named ``*.jsonl`` is no spool file (ingest sets it aside)."""
         try:
-            return sorted(self.spool_dir.glob("*.jsonl"))
+            return sorted(p for p in self.spool_dir.glob("*.jsonl") if _file_kind(p) is None)
         except OSError:
             return []
 
@@ -218,6 +236,7 @@ class Ledger:
 
     def _ingest(self, con: duckdb.DuckDBPyConnection, report: IngestReport) -> None:
         self._sweep_stale_tmp()
+        self._set_aside_strays(report)
         ready = self.pending_files()
         if ready:
             done = {
@@ -247,9 +266,13 @@ class Ledger:
         con.execute("BEGIN")
         try:
             (added,) = con.execute(spool_select(), [[str(p) for p in files]]).fetchone()
-            lo, hi = con.execute(
-                "SELECT min(ts), max(ts) FROM records WHERE ingested_at = now()"
-            ).fetchone()
+            lo, hi, *not_finite = con.execute(_BATCH_FACTS).fetchone()
+            if any(not_finite):
+                columns = ", ".join(c for c, n in zip(_FLOATS, not_finite, strict=True) if n)
+                raise NotFinite(
+                    f"{max(not_finite)} line(s) hold NaN or Infinity in {columns}: a number in a "
+                    "spool line must be finite (a spooler writes null for an unknown one)"
+                )
             (copies,) = con.execute(_DEDUP, {"lo": lo, "hi": hi}).fetchone() if added else (0,)
             con.execute(
                 "INSERT INTO ingested_files SELECT unnest($1::VARCHAR[]), now()",
@@ -299,6 +322,25 @@ class Ledger:
             str(exc).splitlines()[0],
         )
 
+    def _set_aside_strays(self, report: IngestReport) -> None:
+        """Move to ``bad/`` whatever is named ``*.jsonl`` but is no regular file: DuckDB cannot
+        read a directory or a dangling link, and a link may point anywhere. Left in place, the
+        first made every ingest fail, so no spool file ever landed again."""
+        for path in self.spool_dir.glob("*.jsonl"):
+            kind = _file_kind(path)
+            if kind is None:
+                continue
+            try:
+                self._set_aside(path, ValueError(f"it is {kind}, not a spool file"), report)
+            except OSError as exc:  # ignored by pending_files either way
+                log.error(
+                    "%s in %s is %s, not a spool file; ignored: %s",
+                    path.name,
+                    self.spool_dir,
+                    kind,
+                    exc,
+                )
+
     def _sweep_stale_tmp(self) -> None:
         cutoff = time.time() - STALE_TMP_SECONDS
         for path in self.spool_dir.glob("*.jsonl.tmp"):
@@ -313,6 +355,19 @@ class Ledger:
                     )
             except FileNotFoundError:
                 continue
+
+
+def _file_kind(path: Path) -> str | None:
+    """None for a regular file (or one gone meanwhile), else what ``path`` is instead."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link" + ("" if path.exists() else " to nothing")
+    return "a directory" if stat.S_ISDIR(mode) else "not a regular file"
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
