@@ -50,10 +50,11 @@ def test_check_reports_every_typo_with_line_and_suggestion(tmp_path):
     """)
     )
     result = voicegw("check", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input
     assert "voicegw.yaml:2:12: providers.openai.api_kye: unknown key; did you mean 'api_key'?" in (
         result.stderr
     )
+    assert "Traceback" not in result.stderr
     assert "did you mean 'models'" in result.stderr
     assert "warn, throttle, block" in result.stderr
 
@@ -87,12 +88,12 @@ def test_check_with_a_profile_prints_the_effective_config(tmp_path):
           dev: {models: {brain: fake/fake-llm}}
     """)
     )
-    result = voicegw("check", "--profile", "dev", cwd=tmp_path)
+    result = voicegw("check", "--profile", "dev", "--verbose", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "profile: dev" in result.stdout
     assert "brain: fake/fake-llm" in result.stdout.split("effective config:")[1]
     unknown = voicegw("check", "--profile", "prod", cwd=tmp_path)
-    assert unknown.returncode == 1 and "unknown profile 'prod'" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown profile 'prod'" in unknown.stderr
 
 
 def test_providers_json_lists_each_provider_with_its_distribution(tmp_path):
