@@ -264,3 +264,13 @@ def test_bad_tag_is_reported(tmp_path):
     issues = problems(tmp_path, "models:\n  brain: !!int nope\n  voice: !custom x\n")
     assert [where(i) for i in issues] == [("models.brain", 2, 10), ("models.voice", 3, 10)]
     assert all(i.message.startswith("invalid value") for i in issues)
+
+
+@pytest.mark.parametrize("key", ["path", "spool_dir"])
+def test_a_nul_character_in_a_storage_path_is_refused_at_load(tmp_path, key):
+    # YAML's "\0" escape, or a variable holding one: every file call on it would raise later.
+    issues = problems(tmp_path, f'storage:\n  {key}: "/var/lib/usage\\0.duckdb"\n')
+    assert [where(issue) for issue in issues] == [(f"storage.{key}", 2, len(key) + 5)]
+    assert "NUL character" in issues[0].message and "remove it" in issues[0].message
+    issues = problems(tmp_path, "storage: {path: '${P}'}\n", env={"P": "/tmp/a\0b"})
+    assert [where(issue) for issue in issues] == [("storage.path", 1, 17)]

@@ -431,6 +431,8 @@ class StorageConfig(ConfigModel):
     @field_validator("path", "spool_dir")
     @classmethod
     def _expand_home(cls, path: Path | None) -> Path | None:
+        if path is not None and "\0" in str(path):  # every file call would raise ValueError
+            raise ValueError("holds a NUL character (\\0), which no file name can hold: remove it")
         return None if path is None else path.expanduser()
 
     @field_validator("timezone")
