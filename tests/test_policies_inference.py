@@ -24,10 +24,11 @@ async def _chat(model: llm.LLM) -> None:
             pass
 
 
-async def test_block_budget_refuses_new_calls_once_spent(use_config, openai_server, monkeypatch):
+async def test_block_budget_spends_to_its_limit_then_refuses_with_a_record(
+    use_config, openai_server, monkeypatch
+):
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-    # 7 prompt tokens is what the admission step estimates for this chat context; a negotiated
-    # rate makes each call cost $0.01401, and the estimate with 4096 output tokens $0.022192.
+    # A negotiated rate makes each call cost $0.01401 (7 prompt tokens, 5 output tokens).
     openai_server.prompt_tokens, openai_server.completion_tokens = 7, 5
     gateway = use_config(f"""
         default_project: app
@@ -41,15 +42,21 @@ async def test_block_budget_refuses_new_calls_once_spent(use_config, openai_serv
     """)
     model = inference.LLM("openai/gpt-4o-mini")
     admitted = 0
-    with pytest.raises(BudgetExceeded, match=r"project 'app': the daily .* budget of \$0.05"):
+    with pytest.raises(BudgetExceeded, match=r"project 'app': the daily .* budget of \$0.05 "):
         for _ in range(10):
             await _chat(model)
             admitted += 1
-    # 0.01401 + 0.022192 fits; 0.02802 + 0.022192 = 0.050212 would not
-    assert admitted == 2
+    # three calls leave $0.00797: the fourth is admitted against what remains, not refused for
+    # its estimate; only then is the spend at the limit
+    assert admitted == 4
     records = gateway.records()
-    assert len(records) == admitted == len(openai_server.requests_for("/v1/chat/completions"))
-    assert sum(r.cost_usd for r in records) <= Decimal("0.05")
+    served = [r for r in records if r.status == "ok"]
+    assert len(served) == admitted == len(openai_server.requests_for("/v1/chat/completions"))
+    spent = sum(r.cost_usd for r in served)
+    assert Decimal("0.05") <= spent <= Decimal("0.05") + Decimal("0.01401")
+    (refused,) = [r for r in records if r.status == "refused"]
+    assert refused.error_class == "BudgetExceeded" and "budget of $0.05" in refused.reason
+    assert refused.model == "gpt-4o-mini" and not refused.units() and not refused.cost_usd
 
 
 async def test_resolution_skips_a_provider_whose_budget_is_spent(use_config, monkeypatch):
@@ -66,7 +73,13 @@ async def test_resolution_skips_a_provider_whose_budget_is_spent(use_config, mon
     assert model.provider == "fake"
     assert "budget is spent" in dict(model._built.resolution.skipped)["openai/gpt-4o-mini"]
     await _chat(model)
-    assert gateway.records()[0].fallback_from == "openai/gpt-4o-mini"
+    refused, served = gateway.records()  # the spent provider refuses, visibly; fake serves
+    assert (refused.status, refused.provider, refused.error_class) == (
+        "refused",
+        "openai",
+        "BudgetExceeded",
+    )
+    assert (served.provider, served.fallback_from) == ("fake", "openai/gpt-4o-mini")
 
 
 async def test_a_throttled_project_is_served_by_its_cheaper_chain(use_config, monkeypatch):

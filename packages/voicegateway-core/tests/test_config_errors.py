@@ -101,7 +101,8 @@ def test_unknown_key_with_nothing_close_lists_the_allowed_keys(tmp_path):
         tmp_path, "projects:\n  default:\n    budget: {zzz: 1, daily_usd: 1, action: warn}\n"
     )
     allowed = "daily_usd, monthly_usd, per_session_usd, action, thresholds, providers, "
-    assert issue.hint == f"allowed keys: {allowed}throttle_to, reserve_usd, notify"
+    allowed += "throttle_to, reserve_usd, reserve_output_tokens, max_reserve_output_tokens, lease, "
+    assert issue.hint == f"allowed keys: {allowed}notify"
 
 
 def test_duplicate_key_is_reported(tmp_path):

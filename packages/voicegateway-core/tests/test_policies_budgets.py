@@ -325,8 +325,6 @@ def test_voicegw_budgets_shows_limits_spend_remaining_projection(tmp_path, capsy
     assert found[("*", "per-session")]["limit_usd"] == Decimal(1)
     assert main(["budgets", "--config", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "app" in out and "$10.0000" in out and "monthly" in out
+    assert "app" in out and "limit ($)" in out and "10.0000" in out and "monthly" in out
     assert main(["budgets", "--config", str(path), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["project"] == "app"
-
-

@@ -122,7 +122,7 @@ def test_no_limits_no_state(state):
     assert not state.path.exists()
 
 
-def test_policies_step_a_budget_refusal_frees_the_stream_slot(tmp_path):
+def test_policies_step_a_rate_refusal_gives_the_budget_reservation_back(tmp_path):
     from decimal import Decimal
 
     from voicegateway.policies import BudgetExceeded, Policies
@@ -133,7 +133,7 @@ def test_policies_step_a_budget_refusal_frees_the_stream_slot(tmp_path):
             "storage": {"path": str(tmp_path / "usage.duckdb")},
             "projects": {
                 "app": {
-                    "budget": {"daily_usd": "0.01", "action": "block", "reserve_usd": "0.01"},
+                    "budget": {"daily_usd": "0.02", "action": "block", "reserve_usd": "0.01"},
                     "rate_limits": {"openai": {"concurrent": 1}},
                 }
             },
@@ -142,16 +142,22 @@ def test_policies_step_a_budget_refusal_frees_the_stream_slot(tmp_path):
     step = Policies(config)
     first = call()
     step.on_call_start(first)
-    with pytest.raises(RateLimited):
-        step.on_call_start(call())
+    for _ in range(3):  # refused for its rate: each gives its $0.01 reservation back
+        with pytest.raises(RateLimited):
+            step.on_call_start(call())
     record = UsageRecord.for_call(first)
     record.cost_usd = Decimal("0.01")
     step.on_usage(first, record)
     step.on_call_end(first)
-    with pytest.raises(BudgetExceeded):
-        step.on_call_start(call())
+    second = call()
+    step.on_call_start(second)  # the last $0.01: still there
     with pytest.raises(BudgetExceeded):  # not RateLimited: the refused call holds no slot
         step.on_call_start(call())
+    record = UsageRecord.for_call(second)
+    record.cost_usd = Decimal("0.01")
+    step.on_usage(second, record)
+    step.on_call_end(second)
+    step.budgets.sync()
     assert step.budgets.exhausted("app")
 
 
@@ -172,4 +178,5 @@ def test_cost_of_a_call_the_budget_did_not_admit_still_counts(tmp_path):
     record = UsageRecord.for_call(adhoc)
     record.cost_usd = Decimal("0.05")
     step.on_usage(adhoc, record)
+    step.sync()
     assert step.exhausted("app")

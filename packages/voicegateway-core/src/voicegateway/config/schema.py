@@ -196,7 +196,12 @@ class BudgetConfig(BudgetLimits):
     - ``throttle_to``: the cheaper chain that serves the project once throttled (default: the
       project's ``fallbacks:``).
     - ``reserve_usd``: what a call is assumed to cost at most when it is admitted and no rate card
-      gives a better estimate (STT/TTS calls; LLM calls of unpriced models). See docs/policies.md.
+      gives a better estimate (STT/TTS streams; LLM calls of unpriced models). See docs/policies.md.
+    - ``reserve_output_tokens``: the output an LLM call reserves before VoiceGateway has learned
+      the model's usual output (95th percentile of its recent calls) and when the plugin sets no
+      cap of its own; ``max_reserve_output_tokens`` caps any of the three.
+    - ``lease``: the fraction of a limit's remaining room a process takes at a time, so admission
+      is a local check (0 takes exactly each call's reservation: a worker round trip per call).
     - ``notify``: ``{webhook: ...}``, posted to once per threshold crossed (:class:`BudgetNotify`).
     """
 
@@ -205,6 +210,9 @@ class BudgetConfig(BudgetLimits):
     providers: dict[ProviderId, BudgetLimits] = {}
     throttle_to: list[ModelRef] = []
     reserve_usd: Money = Decimal("0.01")
+    reserve_output_tokens: int = Field(default=256, gt=0)
+    max_reserve_output_tokens: int = Field(default=4096, gt=0)
+    lease: float = Field(default=0.1, ge=0, le=1)
     notify: BudgetNotify | None = None
 
     @model_validator(mode="after")

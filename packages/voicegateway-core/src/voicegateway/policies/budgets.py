@@ -161,27 +161,27 @@ class Budgets(Middleware):
         scopes = self._scopes(call, budget)
         if not scopes:
             return
-        estimate = self.estimate(call, budget)
-        reserved = None if estimate is None else self._take(scopes, estimate)
-        if reserved is None:
-            first = estimate or to_nano(budget.reserve_usd)
+        for _ in range(3):  # a refill may first load the rate card, changing the estimate
+            estimate = self.estimate(call, budget)
+            reserved = None if estimate is None else self._take(scopes, estimate)
+            if reserved is not None:
+                break
+            need = estimate or to_nano(budget.reserve_usd)
             refused = run_policy_task(
                 self.worker,
                 self.name,
                 call.project,
-                lambda: self._refill(scopes, first),
+                lambda need=need: self._refill(scopes, need),
                 lambda seconds: BudgetUnknown(
                     call.project,
                     f"the policy state {self.state.path} did not answer within {seconds:g} s "
                     "(another process may be stuck in a transaction)",
                 ),
             )
-            estimate = self.estimate(call, budget) or first
-            reserved = self._take(scopes, estimate)
-            if reserved is None:
-                raise refused or BudgetUnknown(
-                    call.project, "the policy state gave this process no room and no reason"
-                )
+            if refused is not None:
+                raise refused
+        else:
+            raise BudgetUnknown(call.project, "the policy state gave this process no room")
         self._calls[call.call_id] = _Admitted(scopes, reserved)
 
     def on_usage(self, call: Call, record: UsageRecord) -> None:
@@ -288,11 +288,12 @@ class Budgets(Middleware):
             if scope.period.startswith("session:"):
                 continue
             known = self._known.get(scope.key)
-            if known is not None and known.spent >= scope.limit * fraction:
+            spent = known.spent if known is not None else (0 if scope.limit == 0 else None)
+            if spent is not None and spent >= scope.limit * fraction:
                 return (
                     f"project {project!r}: {scope.label} budget {dollars(from_nano(scope.limit))} "
                     f"{'spent' if fraction >= 1 else f'at {fraction:.0%}'} "
-                    f"({dollars(from_nano(known.spent))}); action {budget.action}"
+                    f"({dollars(from_nano(spent))}); action {budget.action}"
                 )
         return None
 
