@@ -20,7 +20,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 JOB = textwrap.dedent("""
     import asyncio, json, sys
