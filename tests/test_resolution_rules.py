@@ -101,3 +101,27 @@ def test_a_key_setting_unset_is_availability_another_setting_unset_is_an_error(
     assert inference.LLM("brain").provider == "openai"  # groq: no key
     with pytest.raises(Exception, match="DEEPGRAM_URL"):
         inference.STT("ears")
+
+
+async def test_a_run_time_hand_over_is_a_warning_naming_both_models_and_why(
+    use_config, openai_server, monkeypatch, caplog
+):
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    use_config(f"""
+        providers:
+          openai: {{base_url: "{openai_server.url}/v1"}}
+        models:
+          brain: [openai/gpt-4o-mini, fake/fake-llm]
+    """)
+    openai_server.fault("/v1/chat/completions", status=500, times=1)
+    brain = inference.LLM("brain")
+    caplog.set_level(logging.INFO, "voicegateway")
+
+    await drive_llm(brain, "Hello")
+
+    [record] = [r for r in caplog.records if "served the call instead of" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith(
+        "llm fake/fake-llm served the call instead of openai/gpt-4o-mini (openai/gpt-4o-mini: "
+    )
+    assert "500" in record.getMessage()

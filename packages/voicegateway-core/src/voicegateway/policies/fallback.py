@@ -454,6 +454,15 @@ async def serve(
             else:
                 member.instrument.settle(call, handed_over=False)
                 member.breaker.success()
+                if failures or (failed_from and failed_from != member.label):
+                    why = "; ".join(failures) or f"{failed_from}: its circuit is open"
+                    log.warning(
+                        "%s %s served the call instead of %s (%s)",
+                        modality,
+                        member.label,
+                        members[0].label,
+                        why,
+                    )
                 return member, result
     if refused is not None and all("refused (" in f for f in failures):
         raise refused  # nothing failed: every candidate was refused at admission
