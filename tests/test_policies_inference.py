@@ -13,7 +13,7 @@ from voicegateway import inference
 from voicegateway.policies.errors import BudgetExceeded
 from voicegateway_testkit.loop import measure_loop_gaps
 
-from .conftest import OPENAI_KEY
+from .conftest import DEEPGRAM_KEY, OPENAI_KEY
 
 
 async def _chat(model: llm.LLM) -> None:
@@ -116,3 +116,64 @@ async def test_waiting_for_a_rate_limit_does_not_stall_the_event_loop(use_config
     )
     assert took >= 0.55  # four calls at 5/s: three waits of 0.2 s
     assert longest_gap < 0.11  # the loop was never blocked for a wait (10 ms ticks)
+
+
+async def test_a_refusal_reaches_the_agent_session_error_event(
+    use_config, openai_server, deepgram_server, lk_http, monkeypatch
+):
+    """The README's pattern, in a real AgentSession with the real Deepgram and OpenAI plugins:
+    the first turn spends the LLM's budget; the second turn's refusal arrives as the session's
+    non-recoverable ``error`` event, whose handler says a closing line through the TTS (whose
+    provider still has budget)."""
+    import asyncio
+
+    from livekit.agents import Agent, AgentSession
+
+    from voicegateway.policies import Refused
+    from voicegateway_testkit.fakes import FakeAudioInput, FakeAudioOutput
+
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("DEEPGRAM_API_KEY", DEEPGRAM_KEY)
+    gateway = use_config(f"""
+        default_project: app
+        providers:
+          openai: {{base_url: "{openai_server.url}/v1"}}
+          deepgram: {{base_url: "{deepgram_server.url}/v1"}}
+        projects:
+          app:
+            budget: {{monthly_usd: 100, action: block, providers: {{openai: {{daily_usd: 0.000001}}}}}}
+    """)
+    deepgram_server.transcript = "Book a table for two."
+    session = AgentSession(
+        stt=inference.STT("deepgram/nova-3"),
+        llm=inference.LLM("openai/gpt-4o-mini"),
+        tts=inference.TTS("deepgram/aura-2:andromeda-en"),
+        vad=None,
+        turn_handling={"turn_detection": "stt", "endpointing": {"min_delay": 0.0}},
+    )
+    errors = []
+
+    @session.on("error")
+    def on_error(event):
+        errors.append(event)
+        if isinstance(event.error.error, Refused):
+            session.say("Sorry, I can't continue this call right now. Goodbye.")
+
+    mic, speaker = FakeAudioInput(), FakeAudioOutput()
+    session.input.audio, session.output.audio = mic, speaker
+    await session.start(Agent(instructions="Take bookings."))
+    try:
+        for turn in (1, 2):  # the answer, then the closing line said by the error handler
+            mic.push_seconds(1.2, frequency=220)
+            async with asyncio.timeout(10):
+                while len(speaker.segments) < turn:
+                    await asyncio.sleep(0.02)
+    finally:
+        await session.aclose()
+    [error] = errors
+    assert error.error.recoverable is False and isinstance(error.error.error, Refused)
+    assert "openai" in str(error.error.error) and "used up" in str(error.error.error)
+    refused = [r for r in gateway.records() if r.status == "refused"]
+    assert [(r.modality, r.provider, r.error_class) for r in refused] == [
+        ("llm", "openai", "BudgetExceeded")
+    ]
