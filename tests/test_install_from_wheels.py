@@ -1,15 +1,15 @@
-"""What a user gets from ``pip install 'voicegateway[deepgram,kokoro]'``: the workspace's wheels
-(``hatch build --all``) installed into a fresh virtual environment, every other dependency from
-the package index, and ``voicegw providers`` there lists exactly those two providers.
+"""The README's install lines, run verbatim on a fresh copy of the checkout: a new virtual
+environment gets this repository's distributions (built from their paths into wheels by pip)
+with the openai and deepgram extras, every other dependency from the package index. Then the
+README's quick-start lines and Python snippet run in that environment, which holds exactly
+those two providers.
 
-The top-level distribution is named by its wheel's path, not by name: an unrelated project
-already publishes ``voicegateway`` 0.1.0 on PyPI, and pip may prefer the index's copy of the same
-version. The rest resolves by name (``--find-links``), and the install report proves every
-``voicegateway-*`` came from the wheels just built.
+The unrelated ``voicegateway`` on PyPI (0.27.0, with its own ``voicegw``) must not be what got
+installed: every ``voicegateway*`` distribution is 0.1.0 from a local path.
 
-Slow (about three minutes: it installs LiveKit and ONNX Runtime), and it needs the index.
-Everything it builds, installs or caches stays under the test's temporary directory, and the
-large parts are deleted at the end.
+Slow (a few minutes: it installs LiveKit and its plugins), and it needs the index. Everything it
+builds, installs or caches stays under the test's temporary directory; the large parts are
+deleted at the end.
 """
 
 from __future__ import annotations
@@ -18,96 +18,83 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-EXTRAS = ("deepgram", "kokoro")
+from .quick_start import EXTRAS, KEYS, REPO, quick_start, run_lines
 
-
-def entry_point_names() -> set[str]:
-    """Every name in a ``voicegateway`` entry-point table of the workspace's distributions."""
-    names: set[str] = set()
-    for pyproject in REPO.glob("packages/*/pyproject.toml"):
-        project = tomllib.loads(pyproject.read_text())["project"]
-        names.update(project.get("entry-points", {}).get("voicegateway", {}))
-    return names
-
-
-def run(args: list[str | Path], env: dict[str, str], cwd: Path = REPO) -> str:
-    done = subprocess.run(
-        [str(a) for a in args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    assert done.returncode == 0, f"{args[:3]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
-    return done.stdout
+CHECK_ORIGIN = """
+import json, importlib.metadata as md
+ours = [d for d in md.distributions() if d.metadata["Name"].startswith("voicegateway")]
+url = lambda d: json.loads(d.read_text("direct_url.json") or "{}").get("url", "")
+print(json.dumps({d.metadata["Name"]: [d.version, url(d)] for d in ours}))
+"""
 
 
 @pytest.mark.timeout(1800)  # the suite's default of 120 s is for ordinary tests
-def test_extras_install_exactly_their_providers(tmp_path: Path) -> None:
+def test_the_readme_install_and_quick_start_lines_work_verbatim(tmp_path: Path) -> None:
     try:
-        install_and_list(tmp_path)
-    finally:  # hundreds of MB; the wheels and the install report stay for a post-mortem
-        for heavy in ("venv", "hatch-data", "hatch-cache", "pip-cache", "uv-cache", "cache"):
+        install_and_start(tmp_path)
+    finally:  # hundreds of MB
+        for heavy in ("checkout", "pip-cache", "cache"):
             shutil.rmtree(tmp_path / heavy, ignore_errors=True)
 
 
-def install_and_list(tmp_path: Path) -> None:
-    hatch = shutil.which("hatch")
-    assert hatch, "hatch is not on PATH (.ci/run installs it)"
+def install_and_start(tmp_path: Path) -> None:
+    steps = quick_start()
+    checkout = tmp_path / "checkout"
+    shutil.copytree(
+        REPO / "packages",
+        checkout / "packages",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", ".venv"),
+    )
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "HATCH_ENV_ACTIVE")
+        and not key.startswith("VOICEGW_")
+        and not key.endswith("_API_KEY")
     }
+    # off the hatch environment's PATH: the README's `python3` is the machine's
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if "/hatch/env/" not in p
+    )
     env.update(
-        HATCH_DATA_DIR=str(tmp_path / "hatch-data"),  # its build environments
-        HATCH_CACHE_DIR=str(tmp_path / "hatch-cache"),
         PIP_CACHE_DIR=str(tmp_path / "pip-cache"),
-        UV_CACHE_DIR=str(tmp_path / "uv-cache"),
         XDG_CACHE_HOME=str(tmp_path / "cache"),
         XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
     )
-    env.pop("VOICEGW_DISABLE_PLUGINS", None)
+    run_lines(steps.install, cwd=checkout, env=env)
+    venv = checkout / ".venv"
 
-    wheels = tmp_path / "wheels"
-    run([hatch, "build", "--all", "--target", "wheel", wheels], env)
-    built = {p.name.split("-")[0] for p in wheels.glob("*.whl")}
-    assert {"voicegateway", "voicegateway_core", "voicegateway_deepgram"} <= built, built
-
-    venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", venv], env, cwd=tmp_path)
-    bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
-    report = tmp_path / "install.json"
-    [top] = wheels.glob("voicegateway-*.whl")
-    requirement = f"voicegateway[{','.join(EXTRAS)}] @ {top.as_uri()}"
-    pip = [bin_dir / "python", "-m", "pip"]
-    run([*pip, "install", "--find-links", wheels, "--report", report, requirement], env, tmp_path)
-
-    # the project's own distributions came from the wheels just built, not from the index
-    installed = json.loads(report.read_text())["install"]
-    ours = {
-        item["metadata"]["name"]: item["download_info"]["url"]
-        for item in installed
-        if item["metadata"]["name"].startswith("voicegateway")
-    }
+    origin = json.loads(
+        subprocess.check_output([venv / "bin" / "python", "-c", CHECK_ORIGIN], env=env)
+    )
     expected = {"voicegateway", "voicegateway-core", *(f"voicegateway-{e}" for e in EXTRAS)}
-    assert set(ours) == expected, ours
-    assert all(url.startswith(wheels.as_uri()) for url in ours.values()), ours
+    assert set(origin) == expected, origin
+    assert all(v == "0.1.0" and url.startswith("file://") for v, url in origin.values()), origin
 
-    listing = run([bin_dir / "voicegw", "providers", "--json"], env, tmp_path)
+    agent = tmp_path / "my-agent"
+    agent.mkdir()
+    activate = f". {venv / 'bin' / 'activate'}\n"
+    out = run_lines(steps.commands_with_keys(), cwd=agent, env=env, prefix=activate)
+    assert "\nok" in out  # voicegw check passed
+    listing = run_lines(["voicegw providers --json"], cwd=agent, env=env, prefix=activate)
     rows = {row["id"]: row for row in json.loads(listing)}
     assert set(rows) == set(EXTRAS), rows
-    for provider in EXTRAS:
-        assert (rows[provider]["status"], rows[provider]["error"]) == ("loaded", None)
-        assert rows[provider]["distribution"] == f"voicegateway-{provider}"
-    others = entry_point_names() - set(EXTRAS)
-    assert others and not others & set(rows)
+    assert all(row["status"] == "loaded" and row["error"] is None for row in rows.values())
+
+    snippet = (
+        steps.snippet + "\nprint(session.stt.provider, session.llm.provider, session.tts.model)\n"
+    )
+    done = subprocess.run(
+        [venv / "bin" / "python", "-c", snippet],
+        cwd=agent,
+        env={**env, **KEYS},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["deepgram", "openai", "aura-2"]
