@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import pytest
@@ -144,3 +145,23 @@ def test_discovery_sends_the_credentials_of_the_base_url_as_basic_auth(ollama_se
     (request,) = ollama_server.requests
     # what httpx sends for the same URL: the percent-decoded user and password
     assert request.headers["Authorization"] == "Basic YWxpY2U6czNjcjN0QHQwa2Vu"
+
+
+async def test_a_login_in_the_base_url_goes_as_basic_auth_and_never_into_a_log(
+    configure, ollama_server, caplog
+):
+    # Ollama behind a proxy with basic auth. httpx logs every request URL at INFO (LiveKit
+    # workers log INFO): the URL the SDK gets holds no password, the header carries it.
+    host = ollama_server.url.removeprefix("http://")
+    configure(base_url=f"http://alice:s3cr3t%40t0ken@{host}/v1")
+    caplog.set_level(logging.DEBUG)
+    brain = inference.LLM("ollama/llama3.2")
+
+    await drive_llm(brain, "Hi")
+    await wait_ended(brain)
+
+    [chat] = ollama_server.requests_for("/v1/chat/completions")
+    assert chat.headers["Authorization"] == "Basic YWxpY2U6czNjcjN0QHQwa2Vu"  # alice:s3cr3t@t0ken
+    assert f"HTTP Request: POST {ollama_server.url}/v1/chat/completions" in caplog.text
+    assert "s3cr3t" not in caplog.text and "YWxpY2U6" not in caplog.text
+    assert "s3cr3t" not in repr(brain.plugin.__dict__)

@@ -32,6 +32,7 @@ from voicegateway.policies.admission import Policies
 from voicegateway.pricing import rates_for
 from voicegateway.providers import FIRST_PARTY, BuildRequest, Modality
 from voicegateway.resolution import Resolution, candidates, resolve
+from voicegateway.url_credentials import split_credentials
 
 log = logging.getLogger("voicegateway.gateway")
 _project: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -261,12 +262,15 @@ class Gateway:
         suffix_field = {"stt": "language", "tts": "voice"}.get(modality)
         if suffix_field and ref.suffix and not options.get(suffix_field):
             options[suffix_field] = ref.suffix
+        # The plugin's SDK logs and quotes its URL: credentials in it travel as headers instead.
+        url = split_credentials(resolution.base_url) if resolution.base_url else None
         request = BuildRequest(
             provider=spec.id,
             modality=modality,
             model=model,
             api_key=resolution.api_key,
-            base_url=resolution.base_url,
+            base_url=url and url.url,
+            authorization=url and url.authorization,
             settings=resolution.settings,
             **options,
         )

@@ -84,6 +84,9 @@ class BuildRequest:
     model: str
     api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
+    authorization: str | None = field(default=None, repr=False)
+    """``Basic ...`` for a ``user:password@`` the configured URL held (``base_url`` never holds
+    credentials): a factory sends it as the ``Authorization`` header where its SDK allows."""
     settings: ProviderSettings | None = None
     language: str | None = None
     voice: str | None = None

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from voicegateway.errors import ModelNotFound, ProviderUnavailable
 from voicegateway.providers import FIRST_PARTY, MODALITIES, Modality, ProviderSpec
+from voicegateway.url_credentials import split_credentials
 
 log = logging.getLogger("voicegateway.resolution")
 
@@ -69,7 +70,8 @@ class Resolution:
     ref: ModelRef
     spec: ProviderSpec
     api_key: str | None = field(repr=False)
-    base_url: str | None
+    base_url: str | None = field(repr=False)
+    """As written: it may hold credentials, which ``Gateway.build`` splits off."""
     settings: object
     skipped: tuple[tuple[str, str], ...] = ()
     alternates: tuple[Resolution, ...] = ()
@@ -256,11 +258,16 @@ def _try(ref, modality, provider_spec, provider_settings, api_key, base_url):
             raise ProviderUnavailable(f"{ref}: {exc}") from None
         name, where = getattr(exc, "variable", "?"), getattr(exc, "path", "")
         return f"no API key: ${name} is unset ({where})", None
-    key = api_key or _secret(getattr(settings, "api_key", None)) or _env_key(spec.key_env)
+    url = base_url or getattr(settings, "base_url", None)
+    key = (
+        (url and split_credentials(url).key)  # written for this endpoint: it comes first
+        or api_key
+        or _secret(getattr(settings, "api_key", None))
+        or _env_key(spec.key_env)
+    )
     if spec.needs_key and not key:
         where = " or ".join(f"${v}" for v in spec.key_env)
         return f"no API key: set {where}, or providers.{spec.id}.api_key in voicegw.yaml", None
-    url = base_url or getattr(settings, "base_url", None)
     return "", (spec, key, url, settings)
 
 

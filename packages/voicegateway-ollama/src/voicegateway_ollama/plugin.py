@@ -14,7 +14,6 @@ still carry the prompt and completion tokens from the usage chunk Ollama streams
 
 from __future__ import annotations
 
-import base64
 import http.client
 import ipaddress
 import json
@@ -29,6 +28,7 @@ from pydantic import field_validator
 from voicegateway.config.schema import ProviderSettings
 from voicegateway.hookspecs import hookimpl
 from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.url_credentials import split_credentials
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -59,9 +59,15 @@ class OllamaSettings(ProviderSettings):
 def make_llm(request: BuildRequest) -> Any:
     from livekit.plugins import openai
 
-    return openai.LLM.with_ollama(
-        model=request.model, base_url=api_base(request.base_url), **request.extra
-    )
+    base_url = api_base(request.base_url)
+    if request.authorization and "client" not in request.extra:
+        # A proxy's user:password (the core took them out of the URL): sent as httpx would.
+        import openai as sdk
+
+        headers = {"Authorization": request.authorization}
+        client = sdk.AsyncClient(api_key="ollama", base_url=base_url, default_headers=headers)
+        return openai.LLM.with_ollama(model=request.model, client=client, **request.extra)
+    return openai.LLM.with_ollama(model=request.model, base_url=base_url, **request.extra)
 
 
 def api_base(base_url: str | None) -> str:
@@ -116,14 +122,15 @@ def discover_models(settings: Any, timeout: float) -> tuple[ModelInfo, ...]:
         root = server_root(getattr(settings, "base_url", None))
     except ValueError as exc:
         raise RuntimeError(str(exc)) from None
-    # urllib neither sends a URL's user:password (httpx, which the LLM uses, does) nor keeps it
-    # out of its errors (a URL without a port: InvalidURL quotes "password@host" as the port):
-    # it is given the URL without them, and gets them as the header httpx would send.
-    shown = without_credentials(root)
+    # urllib neither sends a URL's user:password nor keeps it out of its errors (a URL without a
+    # port: InvalidURL quotes "password@host" as the port): it is given the URL without them,
+    # and gets them as the header the LLM's httpx sends.
+    credentials = split_credentials(root)
+    shown = credentials.url
     try:
         request = urllib.request.Request(f"{shown}/api/tags")
-        if authorization := _basic_auth(root):
-            request.add_unredirected_header("Authorization", authorization)
+        if credentials.authorization:
+            request.add_unredirected_header("Authorization", credentials.authorization)
         with urllib.request.urlopen(request, timeout=timeout) as response:
             tags = json.load(response)
     except urllib.error.HTTPError as exc:
@@ -143,23 +150,6 @@ def _describe(entry: dict[str, Any]) -> str:
     size = f"{entry['size'] / 1e9:.1f} GB" if entry.get("size") else ""
     facts = (details.get("parameter_size"), details.get("quantization_level"), size)
     return ", ".join(fact for fact in facts if fact)
-
-
-def _basic_auth(url: str) -> str | None:
-    """The ``Authorization`` header for ``url``'s ``user:password@`` part, None without one."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return None
-    user = urllib.parse.unquote(parts.username or "")
-    password = urllib.parse.unquote(parts.password or "")
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-
-def without_credentials(url: str) -> str:
-    """``url`` without a ``user:password@`` part, for messages."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 @hookimpl

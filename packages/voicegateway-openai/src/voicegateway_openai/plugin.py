@@ -38,7 +38,10 @@ def _common(request: BuildRequest) -> dict[str, Any]:
 def make_llm(request: BuildRequest) -> Any:
     from livekit.plugins import openai
 
-    return openai.LLM(**_common(request), **request.extra)
+    kwargs = _common(request)
+    if request.authorization:
+        kwargs["extra_headers"] = _authorization(request)
+    return openai.LLM(**kwargs, **request.extra)
 
 
 def make_stt(request: BuildRequest) -> Any:
@@ -79,6 +82,7 @@ def _client_reporting_transcription_tokens(request: BuildRequest) -> Any:
         max_retries=0,
         api_key=request.api_key,
         base_url=request.base_url,
+        default_headers=_authorization(request),
         http_client=httpx.AsyncClient(
             timeout=httpx.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
             follow_redirects=True,
@@ -95,8 +99,23 @@ def make_tts(request: BuildRequest) -> Any:
         kwargs["voice"] = request.voice
     # Raw PCM: no decoding on the agent's side, the lowest time to first audio.
     kwargs["response_format"] = "pcm"
+    if request.authorization and "client" not in request.extra:
+        import openai as sdk
+
+        kwargs["client"] = sdk.AsyncClient(
+            max_retries=0,
+            api_key=request.api_key,
+            base_url=request.base_url,
+            default_headers=_authorization(request),
+        )
     kwargs.update(request.extra)
     return openai.TTS(**kwargs)
+
+
+def _authorization(request: BuildRequest) -> dict[str, str] | None:
+    """The Basic header for a ``user:password@`` of the configured URL (``BuildRequest``): it
+    replaces the key's Bearer header, as httpx did when the URL carried them."""
+    return {"Authorization": request.authorization} if request.authorization else None
 
 
 @hookimpl

@@ -65,7 +65,8 @@ def _config(storage: Path, ollama_model: str) -> str:
 def ollama_problem(settings, model: str) -> str | None:
     """Why ``ollama/<model>`` cannot serve with these ``providers.ollama`` settings (None: it
     can), from the server's model list, asked with a 1 s timeout."""
-    from voicegateway_ollama.plugin import discover_models, server_root, without_credentials
+    from voicegateway.url_credentials import redact_url
+    from voicegateway_ollama.plugin import discover_models, server_root
 
     try:
         pulled = [info.name for info in discover_models(settings, timeout=1.0)]
@@ -73,7 +74,7 @@ def ollama_problem(settings, model: str) -> str | None:
         return str(exc)
     if (model if ":" in model else f"{model}:latest") not in pulled:  # Ollama's default tag
         have = ", ".join(pulled) or "none"
-        root = without_credentials(server_root(settings.base_url))
+        root = redact_url(server_root(settings.base_url))
         return f"the Ollama server at {root} has not pulled {model} (it has: {have})"
     return None
 

@@ -89,7 +89,7 @@ class ProviderSettings(ConfigModel):
     """
 
     api_key: Secret | None = None
-    base_url: str | None = None
+    base_url: str | None = Field(default=None, repr=False)  # may hold user:password@ or ?key=
 
     # The data as validated, ${VAR} references included: resolve() re-reads them from it, and a
     # project override merges with it key by key.
