@@ -31,7 +31,7 @@ def test_init_writes_a_starter_that_checks_and_refuses_to_overwrite(tmp_path):
     text = (tmp_path / "voicegw.yaml").read_text()
     assert "providers:" in text and "#" in text
     again = voicegw("init", cwd=tmp_path)
-    assert again.returncode == 1 and "--force" in again.stderr
+    assert again.returncode == 2 and "--force" in again.stderr
     assert (tmp_path / "voicegw.yaml").read_text() == text
     assert voicegw("init", "--force", cwd=tmp_path).returncode == 0
     check = voicegw("check", cwd=tmp_path)

@@ -85,10 +85,12 @@ def test_says_clearly_when_no_ollama_server_answers(tmp_path, closed_port):
     )
 
 
-def test_a_broken_voicegw_yaml_is_reported_not_fatal(tmp_path):
+def test_a_broken_voicegw_yaml_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "voicegw.yaml").write_text("providers:\n  ollama:\n    base_ur1: nowhere\n")
-    rows = providers_json(tmp_path)
+    result = voicegw("providers", "--format", "json", cwd=tmp_path)
 
-    assert rows["ollama"]["discovery_error"].startswith("could not read voicegw.yaml: ")
-    assert "base_ur1" in rows["ollama"]["discovery_error"]
-    assert rows["openai"]["status"] == "loaded"
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        "voicegw providers: voicegw.yaml:3:5: providers.ollama.base_ur1: unknown key; "
+        "did you mean 'base_url'?\n"
+    )

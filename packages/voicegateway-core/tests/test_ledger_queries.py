@@ -19,7 +19,7 @@ import pytest
 
 from voicegateway.ledger import Ledger, Spooler
 from voicegateway.ledger import queries as q
-from voicegateway.metering.records import UNIT_FIELDS, UsageRecord
+from voicegateway.metering.records import UsageRecord
 
 LA = "America/Los_Angeles"
 
@@ -154,7 +154,8 @@ def test_grouping_by_keys_and_validation(around):
             "requests",
             "cost_usd",
             "unpriced",
-        } | set(UNIT_FIELDS)
+        } | set(q.COST_UNITS)
+        assert "audio_seconds" not in row  # STT and TTS seconds are never summed together
     with pytest.raises(ValueError, match="one period"):
         q.split_by(["day", "month"])
     with pytest.raises(ValueError, match="cannot group by room"):
@@ -198,7 +199,7 @@ def test_what_if_reprices_the_recorded_units_of_the_substituted_modalities(tmp_p
         assert rows["a"]["cost_usd"] == Decimal("0.0268")
         assert rows["b"]["what_if_usd"] == Decimal("0.003")
         assert rows["a"]["what_if_detail"] == "stt as deepgram/nova-3: test catalog"
-        assert rows["a"]["requests"] == 3 and rows["a"]["audio_seconds"] == 60.0
+        assert rows["a"]["requests"] == 3 and rows["a"]["stt_audio_seconds"] == Decimal(60)
         [row] = q.what_if(con, {"llm": ("x", "y")})
         assert row["what_if_usd"] is None and "not in the catalog" in row["what_if_detail"]
 
@@ -221,12 +222,12 @@ def test_latency_percentiles_per_provider_and_model(tmp_path):
     records.append(record(at("2026-11-02T10:00"), provider="groq", model="llama", ttfb_ms=5.0))
     with ledger_with(tmp_path, records).open() as con:
         groq, openai = q.latency(con)
-    assert (groq["provider"], groq["ttfb_p50"], groq["duration_p50"]) == ("groq", 5.0, None)
+    assert (groq["provider"], groq["ttfb_p50_ms"], groq["duration_p50_ms"]) == ("groq", 5, None)
     assert openai["requests"] == 100
-    assert openai["ttfb_p50"] == pytest.approx(50.5)
-    assert openai["ttfb_p95"] == pytest.approx(95.05)
-    assert openai["ttfb_p99"] == pytest.approx(99.01)
-    assert openai["duration_p99"] == pytest.approx(990.1)
+    assert openai["ttfb_p50_ms"] == Decimal("50.5")  # exact: to the microsecond
+    assert openai["ttfb_p95_ms"] == Decimal("95.05")
+    assert openai["ttfb_p99_ms"] == Decimal("99.01")
+    assert openai["duration_p99_ms"] == Decimal("990.1")
 
 
 def test_logs_are_newest_first_and_filtered(tmp_path):
@@ -349,9 +350,9 @@ def test_cli_costs_json_is_a_list_of_rows_with_keys_units_and_exact_cost(around,
     assert [(r["project"], r["day"], r["requests"]) for r in rows][:2] == [
         ("app", "2026-10-31", 1), ("app", "2026-11-01", 2)
     ]  # fmt: skip
-    assert set(rows[0]) == {"project", "day", "requests", "cost_usd", "unpriced", *UNIT_FIELDS}
+    assert set(rows[0]) == {"project", "day", "requests", "cost_usd", "unpriced", *q.COST_UNITS}
     assert rows[1]["cost_usd"] == "0.008"  # exact decimal text
     table = voicegw("costs", "--by", "model", cwd=tmp_path)
     assert "gpt-4o-mini" in table.stdout and "0.015" in table.stdout
     bad = voicegw("costs", "--by", "room", cwd=tmp_path)
-    assert bad.returncode == 1 and "cannot group by room" in bad.stderr
+    assert bad.returncode == 2 and "cannot group by room" in bad.stderr  # bad input

@@ -125,7 +125,16 @@ def test_a_token_billed_model_shows_the_vendors_estimate_apart(tmp_path):
     [entry] = json.loads(out.stdout)
     assert list(entry["rates"]) == ["input_mtok", "input_audio_mtok", "output_mtok"]
     assert entry["estimated"] == {
-        "input_audio_kseconds": {"usd": "0.1", "per": "1,000 seconds of audio transcribed"}
+        "input_audio_kseconds": {
+            "usd": "0.1",
+            "per": "1,000 seconds of audio transcribed",
+            # as OpenAI's price page quotes it (ProviderSpec.price_page_units)
+            "quoted": {
+                "unit": "audio_minute",
+                "usd": "0.006",
+                "per": "minute of audio (STT heard, TTS produced)",
+            },
+        }
     }
     text = voicegw("openai/gpt-4o-transcribe", cwd=tmp_path).stdout
     assert "the vendor's estimate, for records without tokens" in text
@@ -139,10 +148,10 @@ def test_mistakes_are_reported(tmp_path):
     bad = voicegw(
         "openai/gpt-4o-mini", cwd=tmp_path, config="pricing:\n  openai: {ouput_mtok: 1}\n"
     )
-    assert bad.returncode == 1
-    assert (
-        "voicegw.yaml:2:12: pricing.openai.ouput_mtok: unknown key; did you mean 'output_mtok'?"
-        in bad.stderr
+    assert bad.returncode == 2
+    assert bad.stderr == (
+        "voicegw prices: voicegw.yaml:2:12: pricing.openai.ouput_mtok: unknown key; "
+        "did you mean 'output_mtok'?\n"
     )
 
 

@@ -117,7 +117,7 @@ def test_without_ollama_the_scripted_llm_answers_labelled_and_everything_is_mete
     assert (rows["tts"]["provider"], rows["tts"]["model"]) == ("piper", "en_US-joe-medium")
     assert rows["stt"]["requests"] == rows["llm"]["requests"] == len(CALLER)
     # seconds of caller speech: three short sentences, each at least a second long
-    assert len(CALLER) <= rows["stt"]["audio_seconds"] < 20
+    assert len(CALLER) <= Decimal(rows["stt"]["stt_audio_seconds"]) < 20
     assert rows["llm"]["output_tokens"] == sum(len(reply.split()) for reply in SCRIPTED)
     # the agent's words only: the caller's voice (Piper too) is not the agent's TTS spend
     assert rows["tts"]["characters"] == sum(len(reply) for reply in SCRIPTED)

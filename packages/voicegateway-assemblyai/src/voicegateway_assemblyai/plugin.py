@@ -81,6 +81,7 @@ def register_providers(register):
             price_catalog="assemblyai",
             models=MODELS,
             default_models={"stt": "universal-streaming-english"},
+            price_page_units={"stt": "audio_hour"},
             livekit_plugins=("livekit.plugins.assemblyai",),
         )
     )

@@ -114,6 +114,9 @@ class ProviderSpec:
       pulled models), with the provider's settings from voicegw.yaml (empty when it has none).
       Called only by ``voicegw providers``, with a short timeout; its failure is shown there,
       never fatal. Resolution never calls it.
+    - ``price_page_units``: per modality, the rate unit (a ``voicegateway.pricing.units`` name)
+      the provider's own price page quotes, when the catalog's differs: ``voicegw prices`` also
+      shows the rate in it (Deepgram quotes STT per minute, the catalog per 1,000 seconds).
     - ``billed_model``: ``(modality, model) -> name``: the model name records carry for a
       model the plugin object names otherwise, so ``attach()`` and ``inference`` bill one model
       under one name (Deepgram's ``aura-2-andromeda-en`` is ``aura-2``). Default: unchanged.
@@ -132,6 +135,7 @@ class ProviderSpec:
     livekit_plugins: tuple[str, ...] = ()
     discover_models: ModelLister | None = None
     billed_model: Callable[[Modality, str], str] | None = None
+    price_page_units: Mapping[Modality, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _PROVIDER_ID.match(self.id):
@@ -141,7 +145,7 @@ class ProviderSpec:
             )
         if not self.modalities:
             raise ValueError(f"provider {self.id!r} registers no stt, llm or tts factory")
-        for modality in (*self.default_models, *self.meters):
+        for modality in (*self.default_models, *self.meters, *self.price_page_units):
             if modality not in MODALITIES:
                 raise ValueError(f"provider {self.id!r}: unknown modality {modality!r}")
 

@@ -95,6 +95,7 @@ def register_providers(register):
             price_catalog="deepgram",
             models=MODELS,
             default_models={"stt": "nova-3", "tts": "aura-2"},
+            price_page_units={"stt": "audio_minute"},
             livekit_plugins=("livekit.plugins.deepgram",),
             billed_model=billed_model,
         )

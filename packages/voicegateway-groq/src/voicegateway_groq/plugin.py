@@ -74,6 +74,7 @@ def register_providers(register):
             models=MODELS,
             default_models={"llm": "llama-3.3-70b-versatile", "stt": "whisper-large-v3-turbo"},
             meters={"stt": meter_groq_stt},
+            price_page_units={"stt": "audio_hour"},
             livekit_plugins=("livekit.plugins.groq",),
         )
     )

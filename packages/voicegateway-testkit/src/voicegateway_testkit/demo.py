@@ -19,6 +19,7 @@ import tempfile
 import textwrap
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 CALLER = [
@@ -165,7 +166,8 @@ async def converse(utterances: list[bytes], *, scripted: bool) -> None:
 
 
 UNIT_NAMES = {
-    "audio_seconds": "s of audio",
+    "stt_audio_seconds": "s of audio heard",
+    "tts_audio_seconds": "s of audio spoken",
     "input_tokens": "input tokens",
     "cached_tokens": "cached",
     "cache_creation_tokens": "cache writes",
@@ -177,7 +179,7 @@ UNIT_NAMES = {
 def _units(row: dict) -> str:
     """The billable units of a ledger row, in words (STT audio is the provider's figure)."""
     return ", ".join(
-        f"{row[name]:.1f} {label}" if isinstance(row[name], float) else f"{row[name]} {label}"
+        f"{row[name]:.1f} {label}" if isinstance(row[name], Decimal) else f"{row[name]} {label}"
         for name, label in UNIT_NAMES.items()
         if row[name]
     )
@@ -187,8 +189,8 @@ def cost_report(storage, since: datetime, what_if: str) -> int:
     """The conversation as the ledger has it: units and cost per modality, provider and model,
     and the same units priced on the ``what_if`` stack by ``voicegw costs --what-if``'s own
     query. Returns how many usage records the ledger holds for the conversation."""
-    from voicegateway.cli.costs import money, parse_what_if
-    from voicegateway.cli.output import table
+    from voicegateway.cli.costs import parse_what_if
+    from voicegateway.cli.output import decimal_text, table
     from voicegateway.ledger import Ledger, queries
 
     stack = parse_what_if(what_if)
@@ -198,7 +200,7 @@ def cost_report(storage, since: datetime, what_if: str) -> int:
         rows = queries.what_if(con, stack, by, timezone=storage.timezone, filters=window)
 
     def usd(value) -> str:
-        return "unpriced" if value is None else f"${money(value)}"
+        return "unpriced" if value is None else f"${decimal_text(value)}"
 
     requests = sum(row["requests"] for row in rows)
     print(f"\ncost report: {requests} usage records in the ledger {storage.path}")

@@ -10,12 +10,13 @@ fraction of the period`` (a day or a calendar month in storage.timezone).
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from voicegateway.cli.output import table
+from voicegateway.cli.output import add_format, heading, print_csv, print_json, table
+
+EXAMPLES = ("voicegw budgets", "voicegw budgets --project acme --format json")
 
 
 def add_parser(sub, common) -> None:
@@ -27,7 +28,7 @@ def add_parser(sub, common) -> None:
         "flight, remaining, and the spend projected to the end of the period at the current rate.",
     )
     p.add_argument("--project", help="only this project")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(p)
     p.set_defaults(run=run)
 
 
@@ -119,16 +120,19 @@ def run(args) -> int:
     config = load_config(args)
     found = [row for row in rows(config) if args.project in (None, row["project"])]
     if args.format == "json":
-        print(json.dumps(found, default=str, indent=2))
+        print_json(found)
+        return 0
+    if args.format == "csv":
+        print_csv(list(found[0]) if found else [], found)
         return 0
     if not found:
         print("no project has a budget: add projects.<name>.budget to voicegw.yaml")
         return 0
-    headers = ["project", "provider", "period", "limit", "spend", "held", "remaining", "projected"]
-    headers.append("action")
+    columns = ("project", "provider", "period", "limit_usd", "spend_usd", "held_usd")
+    headers = [heading(n) for n in (*columns, "remaining_usd", "projected_usd", "action")]
 
     def money(value) -> str:
-        return "-" if value is None else f"${value:.4f}"
+        return "-" if value is None else f"{value:.4f}"
 
     print(
         table(

@@ -2,24 +2,20 @@
 and a calendar day, week or month; ``--what-if`` reprices the same units on other models.
 
 Also the plumbing the other report commands (``latency``, ``logs``, ``sessions``, ``export``)
-share: the ledger from voicegw.yaml, the ``--since/--until/--project`` window, and output as a
-table, JSON or CSV. In JSON and CSV, money is an exact decimal string (``"0.000123"``): a JSON
-number would become a float in most readers.
+share: the ledger from voicegw.yaml, the ``--since/--until/--project`` window, and the report's
+output (``voicegateway.cli.output.emit``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import sys
-from collections.abc import Sequence
-from datetime import date, datetime
-from decimal import Decimal
-
-from voicegateway.cli.output import table
+from voicegateway.cli.output import add_format, emit
 
 MODALITIES = ("stt", "llm", "tts")
+EXAMPLES = (
+    "voicegw costs --by provider,model,day --since 7d",
+    "voicegw costs --by modality --what-if stt=deepgram/nova-3,llm=openai/gpt-4o-mini",
+    "voicegw costs --by project,month --format csv > spend.csv",
+)
 
 
 def add_parser(sub, common) -> None:
@@ -34,8 +30,8 @@ def add_parser(sub, common) -> None:
         "--by",
         default="project",
         metavar="KEYS",
-        help="comma-separated: project, provider, model, modality, session, and one of day, "
-        "week, month (default: project)",
+        help="comma-separated: project, provider, model, modality, session, and one of day, week, "
+        "month (default: project)",
     )
     p.add_argument(
         "--what-if",
@@ -55,7 +51,7 @@ def add_report_options(p, *, fmt: bool = True) -> None:
     p.add_argument("--until", metavar="WHEN", help="to (exclusive), same forms as --since")
     p.add_argument("--project", help="only this project")
     if fmt:
-        p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+        add_format(p)
 
 
 def open_ledger(args):
@@ -80,20 +76,14 @@ def filters(args, timezone: str, **extra):
 
 def report(args, query) -> int:
     """Open the ledger (ingesting pending spool files), run ``query(con, ledger)`` and return its
-    exit status; configuration, argument and lock problems are one line on stderr, status 1."""
-    import duckdb
+    exit status. Errors (voicegw.yaml, a value, a locked ledger) reach ``cli.main``."""
+    from voicegateway.cli.ingest import ingest
 
-    from voicegateway.config import ConfigError
-    from voicegateway.ledger.migrations import SchemaError
-    from voicegateway.ledger.writer import LedgerBusy
-
-    try:
-        ledger = open_ledger(args)
-        with ledger.open() as con:
-            return query(con, ledger)
-    except (ConfigError, LedgerBusy, SchemaError, ValueError, OSError, duckdb.Error) as exc:
-        print(f"voicegw {args.command}: {exc}", file=sys.stderr)
-        return 1
+    ledger = open_ledger(args)
+    if ledger.pending_files():
+        ingest(ledger)  # before the query, so a large backlog shows progress on a terminal
+    with ledger.open() as con:
+        return query(con, ledger)
 
 
 def run(args) -> int:
@@ -127,59 +117,3 @@ def parse_what_if(text: str) -> dict[str, tuple[str, str]]:
             )
         substitutes[modality.strip()] = (provider, model)
     return substitutes
-
-
-def emit(rows: Sequence[dict], fmt: str, *, always: Sequence[str] = (), ledger=None) -> None:
-    """Print ``rows`` as JSON (a list of objects), CSV (a header row) or a table. The table
-    leaves out numeric columns that are zero or empty in every row, except ``always``; with no
-    rows it says so, naming the ``ledger`` read, so an empty report is never a mystery."""
-    if fmt == "json":
-        print(json.dumps([{k: _plain(v) for k, v in row.items()} for row in rows], indent=2))
-        return
-    names = list(rows[0]) if rows else []
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(names)
-        writer.writerows([[_plain(row[n]) for n in names] for row in rows])
-        print(out.getvalue(), end="")
-        return
-    if not rows:
-        print("no usage recorded for this selection" + (f" in {ledger.path}" if ledger else ""))
-        return
-    shown = [n for n in names if n in always or not _all_blank(rows, n)]
-    print(table(shown, [[_text(row[n]) for n in shown] for row in rows]))
-
-
-def _all_blank(rows: Sequence[dict], name: str) -> bool:
-    values = [row[name] for row in rows]
-    return all(v is None or v == "" for v in values) or (
-        all(isinstance(v, int | float | Decimal) and not v for v in values)
-    )
-
-
-def money(value: Decimal) -> str:
-    """Exact fixed-point text, no exponent, no trailing zeros: ``0.000123``."""
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _plain(value):
-    """A JSON/CSV value: money as exact text, times as ISO 8601."""
-    if isinstance(value, Decimal):
-        return money(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return money(value.quantize(Decimal("0.000001")) if abs(value) >= 1e-6 else value)
-    if isinstance(value, float):
-        return f"{value:.3f}".rstrip("0").rstrip(".")
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    return str(value)

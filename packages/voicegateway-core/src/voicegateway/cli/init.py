@@ -1,30 +1,39 @@
-"""``voicegw init``: write a commented starter voicegw.yaml."""
+"""``voicegw init``: write a commented starter voicegw.yaml.
+
+The file is named the way every command names it: ``--config PATH``, else ``$VOICEGW_CONFIG``,
+else ``./voicegw.yaml``, so ``voicegw check`` run the same way reads the file just written.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.resources import files
 from pathlib import Path
 
+EXAMPLES = ("voicegw init", "voicegw init --config deploy/voicegw.yaml --force")
+
 
 def add_parser(sub, common) -> None:
-    p = sub.add_parser("init", parents=[common], help="write a commented starter voicegw.yaml")
-    p.add_argument("path", nargs="?", help="where to write it (default: ./voicegw.yaml)")
+    p = sub.add_parser(
+        "init",
+        parents=[common],
+        help="write a commented starter voicegw.yaml",
+        description="Writes to --config PATH, else $VOICEGW_CONFIG, else ./voicegw.yaml.",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    target = Path(args.path or args.config or "voicegw.yaml")
+    target = Path(args.config or os.environ.get("VOICEGW_CONFIG") or "voicegw.yaml")
     if target.exists() and not args.force:
         print(
             f"voicegw init: {target} already exists; pass --force to overwrite it", file=sys.stderr
         )
-        return 1
+        return 2
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(files("voicegateway.config").joinpath("starter.yaml").read_text())
-    print(
-        f"wrote {target}; set the keys it names (for example OPENAI_API_KEY), then run "
-        "`voicegw check`"
-    )
+    check = "voicegw check" + (f" --config {args.config}" if args.config else "")
+    print(f"wrote {target}; set the keys it names (for example OPENAI_API_KEY), then run `{check}`")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from voicegateway.cli.costs import add_report_options, emit, filters, report
 
+EXAMPLES = ("voicegw latency --since 24h", "voicegw latency --provider deepgram --format json")
+
 
 def add_parser(sub, common) -> None:
     p = sub.add_parser(

@@ -10,6 +10,10 @@ BRIEF = (
     "fallback_from", "error_class", "request_id",
 )  # fmt: skip
 """The columns of the table form; JSON and CSV carry every column of the usage view."""
+EXAMPLES = (
+    "voicegw logs --status error --limit 20",
+    "voicegw logs --since 1h --provider openai --format json",
+)
 
 
 def add_parser(sub, common) -> None:

@@ -3,18 +3,26 @@
 ``voicegw prices MODEL`` takes ``provider/model`` or a ``models:`` alias (every model of its chain,
 marking the one that would serve the project) and shows the per-unit rates, their source
 (``catalog``, ``override``, ``local`` or ``unpriced``) and detail. ``voicegw prices --unpriced``
-lists the models that ran but could not be priced, from the usage ledger.
+lists the models that ran but could not be priced, from the usage ledger. A rate is also shown
+in the unit the provider's own price page quotes (``ProviderSpec.price_page_units``: Deepgram's
+STT per minute, where the catalog has 1,000 seconds), so it can be checked against that page.
 """
 
 from __future__ import annotations
 
-import json
-import sys
+from decimal import Decimal
 from typing import Any
 
-from voicegateway.cli.output import table
+from voicegateway.cli.output import add_format, decimal_text, emit, print_csv, print_json, table
 
 _MODALITIES = ("stt", "llm", "tts")
+EXAMPLES = (
+    "voicegw prices deepgram/nova-3",
+    "voicegw prices brain --project acme      # each model of a models: alias",
+    "voicegw prices --unpriced --format csv",
+)
+CSV_COLUMNS = ("model", "modality", "project", "source", "unit", "usd", "per", "estimate")
+CSV_COLUMNS += ("quoted_unit", "quoted_usd", "quoted_per")
 
 
 def add_parser(sub, common) -> None:
@@ -29,36 +37,25 @@ def add_parser(sub, common) -> None:
     p.add_argument(
         "--unpriced", action="store_true", help="models that ran but could not be priced"
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_format(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from voicegateway.config import ConfigError
     from voicegateway.gateway import Gateway
 
     gateway = Gateway(config_path=args.config, profile=args.profile)
-    try:
-        gateway.config  # noqa: B018 - load it now: a bad file is reported before anything else
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    gateway.config  # noqa: B018 - load it now: a bad file is reported before anything else
     if args.unpriced:
         return _unpriced(args)
     if not args.model:
-        print(
-            "voicegw prices: name a model (provider/model or an alias), or --unpriced",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        project = gateway.project_name(args.project)
-        entries = _entries(gateway, args.model, args.modality, project)
-    except ValueError as exc:
-        print(f"voicegw prices: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(entries, indent=2))
+        raise ValueError("name a model (provider/model or an alias), or --unpriced")
+    project = gateway.project_name(args.project)
+    entries = _entries(gateway, args.model, args.modality, project)
+    if args.format == "json":
+        print_json(entries)
+    elif args.format == "csv":
+        print_csv(CSV_COLUMNS, [row for entry in entries for row in _csv_rows(entry)])
     else:
         print("\n\n".join(_show(entry) for entry in entries))
     return 0
@@ -66,7 +63,7 @@ def run(args) -> int:
 
 def _entries(gateway, name: str, modality: str | None, project: str) -> list[dict[str, Any]]:
     """One entry per model ``name`` stands for: itself, or each model of an alias's chain."""
-    from voicegateway.pricing import UNITS, rates_for
+    from voicegateway.pricing import rates_for
 
     chain = gateway.config.models.get(name)
     texts = [chain] if isinstance(chain, str) else list(chain or [name])
@@ -80,6 +77,8 @@ def _entries(gateway, name: str, modality: str | None, project: str) -> list[dic
         )
         card = rates.card()
         estimated = card.estimated.rates if card is not None and card.estimated else {}
+        spec = _spec(gateway, provider)
+        page = spec.price_page_units.get(modality) if spec is not None else None
         entries.append(
             {
                 "model": f"{provider}/{model}",
@@ -90,17 +89,40 @@ def _entries(gateway, name: str, modality: str | None, project: str) -> list[dic
                 "note": note,
                 "serves": None if chain is None else serving == f"{provider}/{model}",
                 "varies": rates.varies,
-                "rates": {
-                    unit: {"usd": str(rate), "per": UNITS[unit].label}
-                    for unit, rate in rates.rates.items()
-                },
-                "estimated": {
-                    unit: {"usd": str(rate), "per": UNITS[unit].label}
-                    for unit, rate in estimated.items()
-                },
+                "rates": {unit: _rate(unit, rate, page) for unit, rate in rates.rates.items()},
+                "estimated": {unit: _rate(unit, rate, page) for unit, rate in estimated.items()},
             }
         )
     return entries
+
+
+def _rate(unit: str, rate, page: str | None) -> dict[str, Any]:
+    """A rate as JSON, with ``quoted``: the same rate in the unit of the provider's price page,
+    when that unit meters the same quantity differently."""
+    from voicegateway.pricing import UNITS
+
+    shown = decimal_text(rate) if isinstance(rate, Decimal) else str(rate)
+    entry: dict[str, Any] = {"usd": shown, "per": UNITS[unit].label}
+    quoted = UNITS.get(page or "")
+    same_meter = quoted and quoted.name != unit and quoted.meter == UNITS[unit].meter
+    if same_meter and isinstance(rate, Decimal):  # a token rate may be tiered: never converted
+        usd = decimal_text(rate * quoted.per / UNITS[unit].per)
+        entry["quoted"] = {"unit": quoted.name, "usd": usd, "per": quoted.label}
+    return entry
+
+
+def _csv_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """One CSV row per rate of an entry (the vendor's estimates marked ``estimate``)."""
+    rows = []
+    for kind, estimate in (("rates", False), ("estimated", True)):
+        for unit, rate in entry[kind].items():
+            quoted = rate.get("quoted", {})
+            rows.append(
+                {k: entry[k] for k in ("model", "modality", "project", "source")}
+                | {"unit": unit, "usd": rate["usd"], "per": rate["per"], "estimate": estimate}
+                | {f"quoted_{k}": quoted.get(k, "") for k in ("unit", "usd", "per")}
+            )
+    return rows
 
 
 def _modality(gateway, texts: list[str]) -> str:
@@ -116,7 +138,36 @@ def _modality(gateway, texts: list[str]) -> str:
         offered = listed or (list(spec.modalities) if len(spec.modalities) == 1 else [])
         if offered:
             return offered[0]
-    raise ValueError(f"cannot tell whether {texts[0]!r} is stt, llm or tts: add --modality")
+        if spec.price_catalog and not _known_price(gateway, spec, bare.model):
+            return _unknown_model(spec, bare.model)
+    raise ValueError(
+        f"{texts[0]!r} is not a model its provider lists, so whether it is stt, llm or tts is "
+        "unknown: add --modality"
+    )
+
+
+def _known_price(gateway, spec, model: str) -> bool:
+    """Whether the catalog, or ``pricing:`` in voicegw.yaml, has a price for ``model``."""
+    from voicegateway.pricing.catalog import lookup
+
+    pricing = gateway.config.pricing
+    return f"{spec.id}/{model}" in pricing or not lookup(spec.price_catalog, model).missing
+
+
+def _unknown_model(spec, model: str):
+    from voicegateway.config.errors import did_you_mean
+    from voicegateway.pricing.catalog import lookup
+
+    why = lookup(spec.price_catalog, model).missing
+    hint = did_you_mean(model, [m.name for m in spec.models])
+    fix = "give its rates under pricing: in voicegw.yaml"
+    fix = (
+        f"{hint} (or {fix})" if hint else f"`voicegw providers --format json` lists them, or {fix}"
+    )
+    raise ValueError(
+        f"{spec.id}/{model} is unknown to the price catalog ({why}) and {spec.id} does not "
+        f"list it; {fix}"
+    )
 
 
 def _target(gateway, text: str, modality: str) -> tuple[str, str, str | None, str]:
@@ -162,16 +213,28 @@ def _show(entry: dict[str, Any]) -> str:
         lines.append(f"  note:   {entry['note']}")
     if entry["varies"]:
         lines.append("  rates vary with the time of the request; these are in force now")
-    rows = [[unit, rate["usd"], rate["per"]] for unit, rate in entry["rates"].items()]
+    rows = [
+        [unit, rate["usd"], rate["per"], _quoted(rate)] for unit, rate in entry["rates"].items()
+    ]
     rows += [
-        [unit, rate["usd"], f"{rate['per']}; the vendor's estimate, for records without tokens"]
+        [f"{unit} *", rate["usd"], rate["per"], _quoted(rate)]
         for unit, rate in entry["estimated"].items()
     ]
+    headers = ["unit", "rate ($)", "per", "as the provider quotes it"]
+    if not any(row[3] for row in rows):
+        headers, rows = headers[:3], [row[:3] for row in rows]
     if rows:
-        lines += ["", *("  " + line for line in table(["unit", "USD", "per"], rows).splitlines())]
-    elif entry["source"] != "unpriced":
+        lines += ["", *("  " + line for line in table(headers, rows).splitlines())]
+    if entry["estimated"]:
+        lines.append("  * the vendor's estimate, for records without tokens")
+    elif not rows and entry["source"] != "unpriced":
         lines.append("  no rates: $0")
     return "\n".join(lines)
+
+
+def _quoted(rate: dict[str, Any]) -> str:
+    quoted = rate.get("quoted")
+    return f"${quoted['usd']} per {quoted['per']}" if quoted else ""
 
 
 def _unpriced(args) -> int:
@@ -179,14 +242,7 @@ def _unpriced(args) -> int:
     from voicegateway.ledger import queries
 
     def query(con, ledger) -> int:
-        rows = queries.unpriced(con)
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        elif not rows:
-            print("every model that ran was priced")
-        else:
-            columns = ["provider", "model", "modality", "requests", "reason"]
-            print(table(columns, [[row[c] for c in columns] for row in rows]))
+        emit(queries.unpriced(con), args.format, empty="every model that ran was priced")
         return 0
 
     return report(args, query)

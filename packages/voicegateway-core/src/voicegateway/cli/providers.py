@@ -7,17 +7,24 @@ does not answer is reported, never fatal.
 
 from __future__ import annotations
 
-import json
+from voicegateway.cli.output import add_format, print_csv, print_json, table
 
-from voicegateway.cli.output import table
-
+EXAMPLES = ("voicegw providers", "voicegw providers --format json | jq '.[].models'")
+COLUMNS = ("id", "modalities", "models", "distribution", "version", "status", "error")
+"""The table's and CSV's columns; JSON has every field and each model."""
 DISCOVERY_TIMEOUT = 2.0
 """Seconds a provider's server gets to list its models."""
 
 
 def add_parser(sub, common) -> None:
-    p = sub.add_parser("providers", parents=[common], help="list installed provider plugins")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser(
+        "providers",
+        parents=[common],
+        help="list installed provider plugins",
+        description="Each installed provider plugin, loaded to report its status; servers that "
+        "can list their models (Ollama) are asked. JSON has every model; the table counts them.",
+    )
+    add_format(p)
     p.set_defaults(run=run)
 
 
@@ -74,29 +81,33 @@ def _discover(gateway, spec) -> tuple[list, str | None]:
 
 
 def run(args) -> int:
+    from voicegateway.cli import load_config
+
+    load_config(args)  # a broken voicegw.yaml is an error here too, not a note per provider
     rows = provider_rows(args.config, args.profile)
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    if args.format == "json":
+        print_json(rows)
+        return 0
+    brief = [
+        {
+            "id": r["id"],
+            "modalities": ",".join(r["modalities"]),
+            "models": sum(not m.get("discovered") for m in r["models"]),
+            "distribution": r["distribution"],
+            "version": r["version"],
+            "status": r["status"],
+            "error": r["error"] or "",
+        }
+        for r in rows
+    ]
+    if args.format == "csv":
+        print_csv(COLUMNS, brief)
         return 0
     if not rows:
         print("no provider plugins installed; try: pip install 'voicegateway[openai,deepgram]'")
         return 0
-    print(
-        table(
-            ["provider", "modalities", "models", "distribution", "version", "status"],
-            [
-                [
-                    r["id"],
-                    ",".join(r["modalities"]),
-                    sum(not m.get("discovered") for m in r["models"]),
-                    r["distribution"],
-                    r["version"],
-                    r["status"] if not r["error"] else f"{r['status']}: {r['error']}",
-                ]
-                for r in rows
-            ],
-        )
-    )
+    shown = [c for c in COLUMNS if c != "error" or any(r["error"] for r in brief)]
+    print(table(shown, [[r[c] for c in shown] for r in brief]))
     for r in rows:
         if "discovery_error" not in r:
             continue

@@ -18,6 +18,11 @@ from pathlib import Path
 
 from voicegateway.cli.output import table
 
+EXAMPLES = (
+    "voicegw reconcile deepgram-usage.csv openai-costs.json",
+    "voicegw reconcile --list-readers",
+)
+
 EXIT_OK, EXIT_FLAGGED, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -152,7 +157,6 @@ def _ours(args, found) -> dict:
     import duckdb
 
     from voicegateway.cli.costs import open_ledger
-    from voicegateway.config import ConfigError
     from voicegateway.ledger import queries
     from voicegateway.ledger.migrations import SchemaError
     from voicegateway.ledger.writer import LedgerBusy
@@ -167,7 +171,7 @@ def _ours(args, found) -> dict:
                     con, [scope.provider], scope.first, scope.last, timezone=scope.timezone
                 )
                 ours.update(ours_by_key(rows, scope))
-    except (ConfigError, LedgerBusy, SchemaError, OSError, duckdb.Error) as exc:
+    except (LedgerBusy, SchemaError, OSError, duckdb.Error) as exc:  # voicegw.yaml: cli.main
         raise BadInput(f"cannot read the ledger: {exc}") from None
     return ours
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from voicegateway.cli.costs import add_report_options, emit, filters, report
 
+EXAMPLES = ("voicegw sessions --since today", "voicegw sessions --sort cost --limit 10")
+
 
 def add_parser(sub, common) -> None:
     p = sub.add_parser(

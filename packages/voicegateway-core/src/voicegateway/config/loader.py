@@ -404,9 +404,26 @@ class _Loader:
                     blocks[provider_id] = model.model_construct()
 
     def _check_providers(self, config: Config) -> None:
-        """Every model chain names providers that exist: a typo in a fallback chain would
-        otherwise show only when the chain is needed, as a provider skipped at resolve time."""
+        """Every model chain and provider block names providers that exist: a typo in a fallback
+        chain would otherwise show only when the chain is needed, as a provider skipped at resolve
+        time, and a typo'd block (``opneai:``) would leave the real provider without its key."""
         known = self.known_providers()
+        blocks = [(("providers",), config.providers)]
+        for name, project in config.projects.items():
+            blocks.append((("projects", name, "providers"), project.providers))
+            if project.budget is not None:
+                blocks.append((("projects", name, "budget", "providers"), project.budget.providers))
+        for path, block in blocks:
+            for provider in block:
+                if provider not in known:
+                    self._issue(
+                        (*path, provider),
+                        f"unknown provider {provider!r}: no installed plugin provides it and it "
+                        "is not one of VoiceGateway's providers",
+                        did_you_mean(provider, known)
+                        or "see `voicegw providers` for the installed ones, or install its plugin",
+                        prefer_key=True,
+                    )
         chains: list[tuple[KeyPath, list[str], bool]] = [
             (("models", alias), choice if isinstance(choice, list) else [choice], True)
             for alias, choice in config.models.items()

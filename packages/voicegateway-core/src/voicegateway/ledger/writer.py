@@ -23,7 +23,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +108,10 @@ class IngestReport:
 
 class Ledger:
     """The DuckDB file at ``path`` and the spool directory feeding it."""
+
+    on_batch: Callable[[int, int], None] | None = None
+    """Called after each batch of an ingest with (files in the batch, files ready in all): a
+    command's progress indicator over a large backlog."""
 
     def __init__(
         self,
@@ -258,6 +262,8 @@ class Ledger:
                         self._commit(con, [path], report)
                     except _DATA_ERRORS as exc:
                         self._set_aside(path, exc, report)
+            if self.on_batch is not None:
+                self.on_batch(len(batch), len(ready))
         report.waiting = len(self.pending_files())
 
     def _commit(
