@@ -10,9 +10,13 @@
 - ``concurrent``: a hold per open call in the shared state, released at the end of the call (or
   when its process is found dead).
 
-Every decision is a transaction on the shared state run by the process's policy worker thread
-(:mod:`.worker`), never on the agent's event loop: a caller that awaits (``fallback.serve``)
-awaits it, any other waits a bounded time.
+Admission never waits on the shared state on the event loop: the process's policy worker thread
+(:mod:`.worker`) keeps, per ``requests`` limit, the process's next *slot* reserved in the shared
+schedule (one transaction moves the key's TAT on by ``T``), and a copy of each units key's TAT;
+a call is admitted by comparing its clock with them (dict look-ups), and the next slot is
+reserved behind it. A ``concurrent`` limit takes its hold in a worker task. A caller that awaits
+(``fallback.serve``) awaits what is missing; any other caller waits a bounded time. A process
+holds at most one unused slot per key, so N processes under-use a rate by at most N requests.
 
 When a limit is reached: ``on_limit: reject`` raises :class:`RateLimited` with ``retry_after``;
 ``on_limit: wait`` waits and tries again, up to ``max_wait`` seconds, then raises. Off an event
@@ -22,6 +26,8 @@ handed to the caller as a ``RateLimited`` with ``may_wait``, which ``fallback.se
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,8 +40,9 @@ from voicegateway.policies.state import SharedState
 from voicegateway.policies.worker import (
     STATE_TIMEOUT,
     PolicyWorker,
+    awaiting,
     on_event_loop,
-    run_policy_task,
+    wait_for,
 )
 
 
@@ -81,7 +88,12 @@ class RateLimits(Middleware):
         self._clock = clock
         self._sleep = sleep
         self._plans: dict[tuple[str, str], tuple[Limit, ...]] = {}
-        self._open: dict[str, tuple[tuple[Limit, ...], tuple[str, ...]]] = {}
+        self._open: dict[str, tuple[str, ...]] = {}  # call id -> its stream holds
+        self._mu = threading.Lock()  # guards the dicts below; never held across I/O
+        self._slots: dict[str, float] = {}  # limit key -> this process's next reserved slot
+        self._unit_tats: dict[str, float | None] = {}  # "<key>|<unit>" -> its TAT, as last seen
+        self._reserve_tasks: dict[str, concurrent.futures.Future] = {}
+        self._read_tasks: dict[str, concurrent.futures.Future] = {}
 
     @property
     def state(self) -> SharedState:
@@ -99,7 +111,7 @@ class RateLimits(Middleware):
             plan = self._plans[(project, provider)] = self._plan(project, provider)
         return plan
 
-    # -- the chain -------------------------------------------------------------------------------
+    # -- the chain (event loop) ------------------------------------------------------------------
 
     def on_call_start(self, call: Call) -> None:
         limits = self.limits(call.project, call.provider)
@@ -107,18 +119,8 @@ class RateLimits(Middleware):
             return
         deadline = None
         while True:
-            holds, retry = run_policy_task(
-                self.worker,
-                self.name,
-                call.project,
-                lambda: self._try_admit(call.call_id, limits),
-                lambda seconds: RateLimited(
-                    call.provider, f"unknown (the policy state did not answer in {seconds:g} s)", 1
-                ),
-            )
+            retry = self._admit(call, limits)
             if retry is None:
-                if holds:
-                    self._open[call.call_id] = (limits, holds)
                 return
             key, limit, after = retry
             now = self._clock()
@@ -128,7 +130,7 @@ class RateLimits(Middleware):
                 raise RateLimited(key, limit, after)
             if after > SYNC_WAIT_MAX and on_event_loop():
                 # Sleeping here would stall the agent's event loop (every conversation of the
-                # process): hand the wait to the caller, which awaits it (the LLM's stream does).
+                # process): hand the wait to the caller, which awaits it (fallback.serve does).
                 raise RateLimited(key, limit, after, may_wait=deadline - now)
             self._sleep(after)
 
@@ -141,64 +143,159 @@ class RateLimits(Middleware):
                 if amount:
                     charges.append((f"{limit.key}|{unit}", amount * per))
         if charges:
-            self.worker.submit(lambda: self._charge(charges, self._clock()))
+            now = self._clock()
+            with self._mu:  # seen at once by this process's next admission
+                for key, cost in charges:
+                    tat = self._unit_tats.get(key)
+                    self._unit_tats[key] = max(tat or now, now) + cost
+            self.worker.submit(lambda: self._charge(charges, now))
 
     def on_call_end(self, call: Call) -> None:
         opened = self._open.pop(call.call_id, None)
         if opened:
-            self.worker.submit(lambda: self._release(list(opened[1])))
+            self.worker.submit(lambda: self._release(list(opened)))
+
+    def _admit(self, call: Call, limits: tuple[Limit, ...]) -> tuple[str, str, float] | None:
+        """Admit the call from this process's slots and units (taking a stream hold where a
+        ``concurrent`` limit says so), or (key, limit, seconds to wait)."""
+        now = self._clock()
+        missing: concurrent.futures.Future | None = None
+        with self._mu:
+            for limit in limits:
+                if limit.interval is not None:
+                    slot = self._slots.get(limit.key)
+                    if slot is None:
+                        missing = missing or self._reserving(limit)
+                    elif slot - limit.tolerance > now:
+                        return limit.key, f"requests {limit.requests}", slot - limit.tolerance - now
+                for unit, _ in limit.units:
+                    key = f"{limit.key}|{unit}"
+                    if key not in self._unit_tats:
+                        missing = missing or self._reading(key)
+                        continue
+                    early = (self._unit_tats[key] or now) - 60.0 - now
+                    if early > 0:
+                        return limit.key, f"{unit} per minute", early
+            if missing is None:
+                taken = [(lim, self._slots.pop(lim.key)) for lim in limits if lim.interval]
+        if missing is not None:
+            self._wait(call, "slots", lambda: missing)
+            return self._admit(call, limits)
+        streams = tuple(limit for limit in limits if limit.concurrent is not None)
+        if streams:
+            try:
+                holds, refused = self._wait(
+                    call,
+                    "streams",
+                    lambda: self.worker.submit(lambda: self._take_streams(call.call_id, streams)),
+                )
+            except BaseException:
+                self._put_back(taken)
+                raise
+            if refused is not None:
+                self._put_back(taken)
+                return refused
+            self._open[call.call_id] = holds
+        with self._mu:
+            for limit, _ in taken:  # the next slot, reserved behind this one
+                self._reserving(limit)
+        return None
+
+    def _put_back(self, taken: list[tuple[Limit, float]]) -> None:
+        with self._mu:
+            for limit, slot in taken:
+                self._slots.setdefault(limit.key, slot)
+
+    def _wait(
+        self, call: Call, what: str, future_of: Callable[[], concurrent.futures.Future]
+    ) -> Any:
+        name = f"{self.name}.{what}"
+        return wait_for(
+            name,
+            call.project,
+            _pending_or(name, future_of),
+            lambda seconds: RateLimited(
+                call.provider, f"(the policy state did not answer in {seconds:g} s)", 1.0
+            ),
+        )
+
+    def _reserving(self, limit: Limit) -> concurrent.futures.Future:
+        """The worker task reserving ``limit``'s next slot for this process (one at a time)."""
+        future = self._reserve_tasks.get(limit.key)
+        if future is None or future.cancelled():
+            future = self._reserve_tasks[limit.key] = self.worker.submit(
+                lambda: self._reserve(limit)
+            )
+        return future
+
+    def _reading(self, key: str) -> concurrent.futures.Future:
+        future = self._read_tasks.get(key)
+        if future is None or future.cancelled():
+            future = self._read_tasks[key] = self.worker.submit(lambda: self._read_units(key))
+        return future
 
     # -- the worker thread -----------------------------------------------------------------------
+
+    def _reserve(self, limit: Limit) -> None:
+        """Reserve this process's next slot of ``limit`` in the shared schedule."""
+        state = self.state
+        now = self._clock()
+        try:
+            with state.transaction() as con:
+                key = f"{limit.key}|requests"
+                slot = max(state.tat(con, key) or now, now)
+                state.set_tat(con, key, slot + limit.interval)
+        finally:
+            with self._mu:
+                self._reserve_tasks.pop(limit.key, None)
+        with self._mu:
+            self._slots[limit.key] = slot
+
+    def _read_units(self, key: str) -> None:
+        state = self.state
+        try:
+            with state.transaction() as con:
+                tat = state.tat(con, key)
+        finally:
+            with self._mu:
+                self._read_tasks.pop(key, None)
+        with self._mu:
+            self._unit_tats[key] = tat
+
+    def _take_streams(
+        self, call_id: str, limits: tuple[Limit, ...]
+    ) -> tuple[tuple[str, ...], tuple[str, str, float] | None]:
+        """Take one stream hold per ``concurrent`` limit: (hold ids, None), or ((), (key, limit,
+        seconds to wait)) when one is full."""
+        state = self.state
+        holds: list[tuple[str, str]] = []
+        with state.transaction() as con:
+            state.reap(con, force=False)
+            for limit in limits:
+                key = f"{limit.key}|streams"
+                if state.count_holds(con, key) >= limit.concurrent:
+                    state.reap(con)
+                    if state.count_holds(con, key) >= limit.concurrent:
+                        return (), (limit.key, f"concurrent {limit.concurrent}", 0.05)
+                holds.append((f"{call_id}|{key}", key))
+            for hold_id, key in holds:
+                state.hold(con, hold_id, key, 1)
+        return tuple(hold_id for hold_id, _ in holds), None
 
     def _charge(self, charges: list[tuple[str, float]], now: float) -> None:
         state = self.state
         with state.transaction() as con:
             for key, cost in charges:
-                tat = state.tat(con, key)
-                state.set_tat(con, key, max(tat or now, now) + cost)
+                tat = max(state.tat(con, key) or now, now) + cost
+                state.set_tat(con, key, tat)
+                with self._mu:
+                    self._unit_tats[key] = max(self._unit_tats.get(key) or 0.0, tat)
 
     def _release(self, hold_ids: list[str]) -> None:
         with self.state.transaction() as con:
             self.state.release(con, hold_ids)
 
-    # -- inside ----------------------------------------------------------------------------------
-
-    def _try_admit(
-        self, call_id: str, limits: tuple[Limit, ...]
-    ) -> tuple[tuple[str, ...], tuple[str, str, float] | None]:
-        """Admit a call and take its stream slots: (their hold ids, None); or ((), (key, limit,
-        seconds to wait))."""
-        state = self.state
-        now = self._clock()
-        with state.transaction() as con:
-            state.reap(con, force=False)
-            updates: list[tuple[str, float]] = []
-            holds: list[tuple[str, str]] = []
-            for limit in limits:
-                if limit.interval is not None:
-                    key = f"{limit.key}|requests"
-                    tat = max(state.tat(con, key) or now, now)
-                    early = tat - limit.tolerance - now
-                    if early > 0:
-                        return (), (limit.key, f"requests {limit.requests}", early)
-                    updates.append((key, tat + limit.interval))
-                for unit, _ in limit.units:
-                    tat = state.tat(con, f"{limit.key}|{unit}") or now
-                    early = tat - 60.0 - now
-                    if early > 0:
-                        return (), (limit.key, f"{unit} per minute", early)
-                if limit.concurrent is not None:
-                    key = f"{limit.key}|streams"
-                    if state.count_holds(con, key) >= limit.concurrent:
-                        state.reap(con)
-                        if state.count_holds(con, key) >= limit.concurrent:
-                            return (), (limit.key, f"concurrent {limit.concurrent}", 0.05)
-                    holds.append((f"{call_id}|{key}", key))
-            for key, tat in updates:
-                state.set_tat(con, key, tat)
-            for hold_id, key in holds:
-                state.hold(con, hold_id, key, 1)
-        return tuple(hold_id for hold_id, _ in holds), None
+    # -- plans -----------------------------------------------------------------------------------
 
     def _plan(self, project: str, provider: str) -> tuple[Limit, ...]:
         from voicegateway.config.schema import parse_rate
@@ -252,3 +349,11 @@ def _units(record: UsageRecord, unit: str) -> float:
     if unit == "audio_seconds":
         return record.audio_seconds or record.audio_seconds_measured
     return record.characters
+
+
+def _pending_or(name: str, future_of: Callable[[], concurrent.futures.Future]):
+    """The task a caller that awaits is already waiting for under ``name``, else a new one."""
+    waiting = awaiting.get()
+    if waiting is not None and name in waiting:
+        return waiting.pop(name)
+    return future_of()

@@ -162,16 +162,27 @@ def run_policy_task(
     awaits gets :class:`AdmissionPending` (and the result when it asks again); any other caller
     waits at most :data:`SYNC_WAIT_ON_LOOP` on a loop, :data:`STATE_TIMEOUT` off one, then gets
     ``on_timeout(seconds)`` raised."""
+    waiting = awaiting.get()
+    if waiting is not None and name in waiting:
+        return wait_for(name, project, waiting.pop(name), on_timeout)
+    return wait_for(name, project, worker.submit(task), on_timeout)
+
+
+def wait_for(
+    name: str,
+    project: str,
+    future: concurrent.futures.Future,
+    on_timeout: Callable[[float], Exception],
+) -> Any:
+    """The result of a policy task already submitted, as :func:`run_policy_task` waits for it."""
     from voicegateway.policies.errors import AdmissionPending
 
     waiting = awaiting.get()
     if waiting is not None:
-        future = waiting.pop(name, None) or worker.submit(task)
         if not future.done():
             waiting[name] = future
             raise AdmissionPending(project, future, STATE_TIMEOUT)
         return future.result()
-    future = worker.submit(task)
     timeout = SYNC_WAIT_ON_LOOP if on_event_loop() else STATE_TIMEOUT + 0.5
     try:
         return future.result(timeout)
