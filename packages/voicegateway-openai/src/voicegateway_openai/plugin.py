@@ -134,6 +134,7 @@ def register_providers(register):
                 "stt": "gpt-4o-mini-transcribe",
                 "tts": "gpt-4o-mini-tts",
             },
+            price_page_units={"stt": "audio_minute", "tts": "mchars"},
             livekit_plugins=("livekit.plugins.openai",),
         )
     )
