@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from voicegateway.reconcile.billed import BilledUsage, ExportError, UsageReader
+from voicegateway.reconcile.billed import BilledUsage, ExportError, Page, UsageReader
 from voicegateway_anthropic import plugin
 from voicegateway_anthropic.usage_export import model_name
 from voicegateway_testkit.exports import (
@@ -40,7 +40,8 @@ def readers() -> dict[str, UsageReader]:
 
 
 def read(name: str, path: Path) -> list[BilledUsage]:
-    return list(readers()[name].read(path))
+    """The lines of the file, its pages apart."""
+    return [item for item in readers()[name].read(path) if isinstance(item, BilledUsage)]
 
 
 def usage(model, day, uncached, read_, written, output, account, source) -> BilledUsage:
@@ -124,6 +125,36 @@ def test_cost_report_amounts_are_cents_read_exactly_as_dollars():
         cost("claude-sonnet-4-5", AUG2, "0.012288", None, "data[1].results[1]"),
     ]
     assert sum(line.cost_usd for line in lines[:4]) == Decimal("0.1901052")
+
+
+def test_each_response_is_a_page_that_says_whether_more_follows(tmp_path):
+    """``voicegw reconcile`` joins pages given together and flags a report whose following
+    page is missing: the reader says where each response starts, ends and what follows."""
+    utc = datetime.UTC
+    last = readers()["anthropic-usage-report"].read(EXPORTS / "usage_report.json")
+    assert [item for item in last if isinstance(item, Page)] == [
+        Page(
+            "usage_report.json:top level",
+            datetime.datetime(2025, 8, 1, tzinfo=utc),
+            datetime.datetime(2025, 8, 3, tzinfo=utc),
+            None,
+        )
+    ]
+    more = broken_copy(EXPORTS / "usage_report.json", tmp_path, set_at("has_more", True))
+    more.write_text(more.read_text().replace('"next_page": null', '"next_page": "page_MjAy"'))
+    [page] = [i for i in readers()["anthropic-usage-report"].read(more) if isinstance(i, Page)]
+    assert page.more == "has_more: true, next_page 'page_MjAy'"
+
+
+def test_a_bucket_covering_part_of_its_day_carries_its_interval(tmp_path):
+    edit = set_at("data", 0, "starting_at", "2025-08-01T14:23:00Z")
+    lines = read(
+        "anthropic-usage-report", broken_copy(EXPORTS / "usage_report.json", tmp_path, edit)
+    )
+    start = datetime.datetime(2025, 8, 1, 14, 23, tzinfo=datetime.UTC)
+    end = datetime.datetime(2025, 8, 2, tzinfo=datetime.UTC)
+    assert {line.covers for line in lines if line.day == AUG1} == {(start, end)}
+    assert {line.covers for line in lines if line.day == AUG2} == {None}
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from voicegateway.reconcile.billed import BilledUsage, ExportError, UsageReader, nothing_billed
+from voicegateway.reconcile.billed import (
+    BilledUsage,
+    ExportError,
+    Page,
+    UsageReader,
+    nothing_billed,
+)
 from voicegateway_openai import plugin
 from voicegateway_openai.usage_export import leg_of, model_name
 from voicegateway_testkit.exports import (
@@ -37,7 +43,12 @@ def readers() -> dict[str, UsageReader]:
 
 
 def read(name: str, path: Path) -> list[BilledUsage]:
-    return list(readers()[name].read(path))
+    """The lines of the file (its pages apart: :func:`pages`)."""
+    return [item for item in readers()[name].read(path) if isinstance(item, BilledUsage)]
+
+
+def pages(name: str, path: Path) -> list[Page]:
+    return [item for item in readers()[name].read(path) if isinstance(item, Page)]
 
 
 def line(model, day, leg, units, cost, account, source) -> BilledUsage:
@@ -199,6 +210,24 @@ def test_costs_by_line_item_are_exact_dollars_per_model_and_leg():
     # exact decimals, not floats that happen to print the same
     assert all(type(billed.cost_usd) is Decimal for billed in lines)
     assert sum(billed.cost_usd for billed in lines[:3]) == Decimal("0.006048")
+
+
+def test_cache_writes_are_cache_creation_tokens_and_partial_buckets_their_interval(tmp_path):
+    def edit(doc):
+        doc["data"][0]["start_time"] += 14 * 3600  # asked from 14:00: the first bucket is partial
+        doc["data"][0]["results"][0]["input_cache_write_tokens"] = 2048
+
+    [voice, office, *_] = read(
+        "openai-usage-api", broken_copy(EXPORTS / "usage_completions.json", tmp_path, edit)
+    )
+    assert voice.units["cache_creation_tokens"] == 2048
+    assert "cache_creation_tokens" not in office.units  # the field is absent: not given
+    start = datetime.datetime(2025, 8, 1, 14, tzinfo=datetime.UTC)
+    assert (
+        voice.covers == office.covers == (start, datetime.datetime(2025, 8, 2, tzinfo=datetime.UTC))
+    )
+    [page] = pages("openai-usage-api", tmp_path / "usage_completions.json")
+    assert (page.start, page.more) == (start, None)
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,11 @@ Cost report (https://platform.claude.com/docs/en/api/admin/cost_report/retrieve)
 Decisions, so the lines compare with our records:
 
 - Day: the bucket's ``starting_at`` as a UTC date. A bucket that spans two UTC days, or bounds
-  not in UTC, are errors.
+  not in UTC, are errors. A bucket that covers part of its day carries its ``[starting_at,
+  ending_at)``: our records are compared over that interval only.
+- Pages: each response is yielded as a :class:`~voicegateway.reconcile.billed.Page`, so a
+  report whose ``has_more`` page comes without the pages that follow is flagged
+  ``incomplete``.
 - Units: a record's ``input_tokens`` is the whole prompt, so a usage line's is
   ``uncached_input_tokens + cache_read_input_tokens`` plus both cache-creation counts;
   ``cached_tokens`` is the cache reads and ``cache_creation_tokens`` the two creation counts.
@@ -41,14 +45,20 @@ Decisions, so the lines compare with our records:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from voicegateway.reconcile.billed import BilledUsage, nothing_billed
-from voicegateway.reconcile.exports import JsonFile, all_or_nothing, snapshot_model_name
+from voicegateway.reconcile.billed import BilledUsage, Page, nothing_billed
+from voicegateway.reconcile.exports import (
+    JsonFile,
+    all_or_nothing,
+    part_of_day,
+    snapshot_model_name,
+)
 from voicegateway_anthropic.plugin import MODELS
 
 PROVIDER = "anthropic"
@@ -71,13 +81,13 @@ def sniff_costs(name: str, head: bytes) -> bool:
 
 
 @all_or_nothing
-def read_usage(path: Path) -> Iterator[BilledUsage]:
+def read_usage(path: Path) -> Iterator[BilledUsage | Page]:
     """The usage lines of a usage report; all of the file is checked before any line."""
     return _read(path, _usage_line)
 
 
 @all_or_nothing
-def read_costs(path: Path) -> Iterator[BilledUsage]:
+def read_costs(path: Path) -> Iterator[BilledUsage | Page]:
     """The cost lines of a cost report; all of the file is checked before any line."""
     return _read(path, _cost_line)
 
@@ -90,21 +100,28 @@ def model_name(reported: str) -> str:
 _Line = Callable[[JsonFile, dict, str, datetime.date], BilledUsage | None]
 
 
-def _read(path: Path, line: _Line) -> Iterator[BilledUsage]:
+def _read(path: Path, line: _Line) -> Iterator[BilledUsage | Page]:
     file = JsonFile(path)
     for where, prefix, report in file.pages(file.load()):
+        spans = []
         for at, bucket in file.objects(report, where, "data", prefix):
-            day = _bucket_day(file, bucket, at)
+            span = _bucket_span(file, bucket, at)
+            spans.append(span)
+            day, covers = span[0].date(), part_of_day(*span)
             results = list(file.objects(bucket, at, "results", f"{at}."))
             if not results:  # a day the report covers and nothing was billed
-                yield nothing_billed("anthropic", day, "llm", f"{file.name}:{at}")
+                yield nothing_billed(PROVIDER, day, "llm", f"{file.name}:{at}", covers)
             for spot, result in results:
                 billed = line(file, result, spot, day)
                 if billed is not None:
-                    yield billed
+                    yield dataclasses.replace(billed, covers=covers)
+        yield from file.page(where, report, spans)
 
 
-def _bucket_day(file: JsonFile, bucket: dict, at: str) -> datetime.date:
+def _bucket_span(
+    file: JsonFile, bucket: dict, at: str
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The bucket's ``[starting_at, ending_at)``, in UTC and within one UTC day."""
     start = file.moment(bucket, at, "starting_at")
     end = file.moment(bucket, at, "ending_at")
     for name, moment in (("starting_at", start), ("ending_at", end)):
@@ -114,7 +131,7 @@ def _bucket_day(file: JsonFile, bucket: dict, at: str) -> datetime.date:
         raise file.error(at, "ending_at", "ending_at is not after starting_at")
     if (end - datetime.timedelta(microseconds=1)).date() != start.date():
         raise file.error(at, "ending_at", "the bucket spans more than one UTC day")
-    return start.date()
+    return start.astimezone(datetime.UTC), end.astimezone(datetime.UTC)
 
 
 def _usage_line(file: JsonFile, result: dict, at: str, day: datetime.date) -> BilledUsage:

@@ -29,27 +29,32 @@ from voicegateway.metering.records import Call, UsageRecord
 
 
 class RecordDay(Middleware):
-    """Stamps each record with noon (UTC) of :attr:`day` (see the module docstring)."""
+    """Stamps each record with :attr:`time` (noon, UTC, unless set) of :attr:`day` (see the
+    module docstring)."""
 
     name = "record-day"
     VOICEGATEWAY_PLUGIN_API = 1
 
-    def __init__(self, day: datetime.date) -> None:
+    def __init__(self, day: datetime.date, time: datetime.time = datetime.time(12)) -> None:
         self.day = day
+        self.time = time
 
     def on_usage(self, call: Call, record: UsageRecord) -> None:
-        noon = datetime.datetime.combine(self.day, datetime.time(12), datetime.UTC)
-        record.ts = noon.timestamp()
+        stamp = datetime.datetime.combine(self.day, self.time, datetime.UTC)
+        record.ts = stamp.timestamp()
 
     @hookimpl
     def register_middlewares(self, register, config) -> None:
         register(self)
 
 
-def record_days(gateway: voicegateway.Gateway, day: datetime.date) -> RecordDay:
-    """Add a :class:`RecordDay` stamping ``day`` to ``gateway``'s chain; set its ``day`` before
-    each later day's calls. Call it before the gateway's first call, which builds the chain."""
-    clock = RecordDay(day)
+def record_days(
+    gateway: voicegateway.Gateway, day: datetime.date, time: datetime.time = datetime.time(12)
+) -> RecordDay:
+    """Add a :class:`RecordDay` stamping ``day`` (at ``time``, UTC) to ``gateway``'s chain; set
+    its ``day`` (and ``time``) before each later day's calls. Call it before the gateway's first
+    call, which builds the chain."""
+    clock = RecordDay(day, time)
     gateway.plugins.register(clock, name=RecordDay.name)
     return clock
 

@@ -142,7 +142,7 @@ def _run(args) -> int:
         _zone(scope.timezone)
     theirs = run.theirs_by_key(exports, found, accounts)
     ours = _ours(args, found)
-    results = compare.compare(ours, theirs, tolerances)
+    results = compare.compare(ours, theirs, tolerances) + run.incomplete(exports)
     _emit(results, args.format, per_project=any(s.per_project for s in found.values()))
     if args.write_overrides:
         text = overrides.proposals(results, [str(e.path) for e in exports])
@@ -160,17 +160,25 @@ def _ours(args, found) -> dict:
     from voicegateway.ledger import queries
     from voicegateway.ledger.migrations import SchemaError
     from voicegateway.ledger.writer import LedgerBusy
-    from voicegateway.reconcile.run import BadInput, ours_by_key
+    from voicegateway.reconcile.run import BadInput, ours_within
 
     ours: dict = {}
     try:
         ledger = open_ledger(args)
         with ledger.open() as con:
             for scope in found.values():
-                rows = queries.billed_by_day(
-                    con, [scope.provider], scope.first, scope.last, timezone=scope.timezone
-                )
-                ours.update(ours_by_key(rows, scope))
+
+                def query(first, last, between=None, scope=scope):
+                    return queries.billed_by_day(
+                        con,
+                        [scope.provider],
+                        first,
+                        last,
+                        timezone=scope.timezone,
+                        between=between,
+                    )
+
+                ours.update(ours_within(scope, query))
     except (LedgerBusy, SchemaError, OSError, duckdb.Error) as exc:  # voicegw.yaml: cli.main
         raise BadInput(f"cannot read the ledger: {exc}") from None
     return ours
@@ -246,9 +254,9 @@ def _emit(results, fmt: str, *, per_project: bool) -> None:
     if fmt == "json":
         totals = {
             "rows": len(both),
-            "ours_cost_usd": number(ours_total),
-            "theirs_cost_usd": number(theirs_total),
-            "difference_usd": number(ours_total - theirs_total),
+            "ours_cost_usd": _text(ours_total),
+            "theirs_cost_usd": _text(theirs_total),
+            "difference_usd": _text(ours_total - theirs_total),
         }
         data = {"rows": [_json_row(r) for r in results], "totals": totals, "flagged": flagged}
         print(json.dumps(data, indent=2))
@@ -287,8 +295,6 @@ def _money(value: Decimal | None) -> str:
 
 
 def _json_row(r) -> dict:
-    from voicegateway.reconcile.compare import number
-
     def side(name: str, present: bool) -> dict | None:
         if not present:
             return None
@@ -318,7 +324,7 @@ def _json_row(r) -> dict:
         "ours": ours,
         "theirs": theirs,
         "difference": {
-            ("cost_usd" if u == "cost" else u): number(d) for u, d in diffs.items() if d is not None
+            ("cost_usd" if u == "cost" else u): _text(d) for u, d in diffs.items() if d is not None
         },
     }
 

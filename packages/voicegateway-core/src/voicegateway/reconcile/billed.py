@@ -41,7 +41,10 @@ class BilledUsage:
     ``cost_usd`` is None for a usage-only line; a cost-only line has no ``units``. ``account``
     is the provider-side project, workspace or API key id when the export names one. ``source``
     says where in the file the line came from (``usage.json:data[2].results[0]``,
-    ``export.csv:row 14``), for messages.
+    ``export.csv:row 14``), for messages. ``covers`` is the part of ``day`` the line's bucket
+    covers, ``[start, end)``, when it is not the whole day (a usage API asked for a period that
+    starts at 14:23 answers a first bucket from 14:23 to midnight): our records are then
+    compared over that interval only. None, the default, is the whole day.
     """
 
     provider: str
@@ -52,6 +55,7 @@ class BilledUsage:
     cost_usd: Decimal | None = None
     account: str | None = None
     source: str = ""
+    covers: tuple[datetime.datetime, datetime.datetime] | None = None
 
     def __post_init__(self) -> None:
         if self.leg not in LEGS:
@@ -59,12 +63,38 @@ class BilledUsage:
         unknown = set(self.units) - set(UNITS)
         if unknown:
             raise ValueError(f"unknown units {sorted(unknown)}; use {UNITS}")
+        if self.covers is not None:
+            start, end = self.covers
+            if start.tzinfo is None or end.tzinfo is None or not start < end:
+                raise ValueError(f"covers must be two aware times, start first: {self.covers}")
 
 
-def nothing_billed(provider: str, day: datetime.date, leg: str, source: str) -> BilledUsage:
-    """A day the file covers on which nothing was billed for ``leg`` (an empty bucket): it
-    brings the day into the period compared, so our calls that day are flagged."""
-    return BilledUsage(provider, ALL_MODELS, day, leg, {}, None, source=source)
+def nothing_billed(
+    provider: str,
+    day: datetime.date,
+    leg: str,
+    source: str,
+    covers: tuple[datetime.datetime, datetime.datetime] | None = None,
+) -> BilledUsage:
+    """A day (or the part of it ``covers``) the file covers on which nothing was billed for
+    ``leg`` (an empty bucket): it brings the day into the period compared, so our calls that
+    day are flagged."""
+    return BilledUsage(provider, ALL_MODELS, day, leg, {}, None, source=source, covers=covers)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One response of a paginated export API, as a reader yields it next to its lines: where
+    it is (``usage.json:[1]``), the time its buckets cover, ``[start, end)``, and ``more``,
+    what in it says more follows (``has_more: true, next_page 'page_AAA'``), None on the last
+    page. ``voicegw reconcile`` joins the pages of one format given together, in one file or
+    several: a page with more to come must be followed by one that starts where it ends, else
+    the export is flagged ``incomplete``."""
+
+    source: str
+    start: datetime.datetime
+    end: datetime.datetime
+    more: str | None
 
 
 class ExportError(ValueError):
@@ -87,7 +117,8 @@ class UsageReader:
     - ``timezone``: the time zone the export's days are in (``UTC`` for most).
     - ``sniff(file_name, head)``: True when ``head`` (the first 64 KiB) looks like this format;
       cheap, no full parse.
-    - ``read(path)``: the lines, raising :class:`ExportError` for anything malformed.
+    - ``read(path)``: the lines, raising :class:`ExportError` for anything malformed; a reader
+      of a paginated API also yields one :class:`Page` per response the file holds.
     - ``legs``: the legs one file of this format covers in full, even where it has no line
       (Deepgram's usage breakdown covers STT and TTS). Default None: the legs its lines bill,
       so an export of one endpoint (OpenAI's transcription usage) does not flag our LLM calls
@@ -99,5 +130,5 @@ class UsageReader:
     description: str
     timezone: str
     sniff: Callable[[str, bytes], bool]
-    read: Callable[[Path], Iterator[BilledUsage]]
+    read: Callable[[Path], Iterator[BilledUsage | Page]]
     legs: tuple[str, ...] | None = None

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from voicegateway.reconcile.billed import BilledUsage, ExportError
+from voicegateway.reconcile.billed import BilledUsage, ExportError, Page
 
 TOP = "top level"
 """The ``where`` of an error in the document itself rather than in one of its items."""
@@ -144,6 +144,42 @@ class JsonFile:
             if not isinstance(page, dict):
                 raise self.error(where, None, f"expected an object, got {json_type(page)}")
             yield where, at, page
+
+    def page(
+        self, where: str, page: dict, spans: list[tuple[datetime.datetime, datetime.datetime]]
+    ) -> list[Page]:
+        """The :class:`~.billed.Page` of a paginated API's response (``has_more``,
+        ``next_page``) whose buckets span ``spans``, for ``voicegw reconcile`` to join it with
+        the pages that follow; none for a page without buckets that is the last, and an error
+        for one that says more follows."""
+        has_more = page.get("has_more")
+        if has_more is not None and not isinstance(has_more, bool):
+            raise self.error(where, "has_more", f"expected a boolean, got {json_type(has_more)}")
+        cursor = self.optional(page, where, "next_page", (str,))
+        said = ["has_more: true"] if has_more else []
+        said += [f"next_page {cursor!r}"] if cursor else []
+        more = ", ".join(said) or None
+        if not spans:
+            if more:
+                raise self.error(
+                    where,
+                    "has_more",
+                    "a page without buckets says more follows: fetch the following pages and "
+                    "pass them together",
+                )
+            return []
+        start, end = min(s[0] for s in spans), max(s[1] for s in spans)
+        return [Page(f"{self.name}:{where}", start, end, more)]
+
+
+def part_of_day(
+    start: datetime.datetime, end: datetime.datetime
+) -> tuple[datetime.datetime, datetime.datetime] | None:
+    """A UTC bucket's ``[start, end)`` when it covers only part of its day (a period asked from
+    14:23, hourly buckets), None when it is the whole UTC day: ``BilledUsage.covers``."""
+    midnight = datetime.datetime.combine(start.date(), datetime.time(), datetime.UTC)
+    whole = start == midnight and end == midnight + datetime.timedelta(days=1)
+    return None if whole else (start, end)
 
 
 def all_or_nothing(

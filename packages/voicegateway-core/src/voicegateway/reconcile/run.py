@@ -1,19 +1,24 @@
 """From export files to the two sides of the comparison: which reader reads each file, what the
 files cover (per provider: the days, in the reader's time zone, and the legs), and the
 provider's totals per key. Anything that makes the input unusable raises :class:`BadInput`
-(or the reader's :class:`~.billed.ExportError`); nothing is compared then.
+(or the reader's :class:`~.billed.ExportError`); nothing is compared then. A paginated export
+whose following pages were not given is compared as far as it goes and flagged ``incomplete``
+(:func:`incomplete`).
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from voicegateway.reconcile.billed import ALL_MODELS, BilledUsage, ExportError, UsageReader
-from voicegateway.reconcile.compare import Key, Ours, Theirs
+from voicegateway.reconcile.billed import ALL_MODELS, BilledUsage, ExportError, Page, UsageReader
+from voicegateway.reconcile.compare import Key, Ours, Result, Theirs
+
+Span = tuple[datetime.datetime, datetime.datetime]
 
 HEAD_BYTES = 64 * 1024
 
@@ -25,11 +30,13 @@ class BadInput(ValueError):
 
 @dataclass
 class Export:
-    """One file, the reader that read it, and every line it holds."""
+    """One file, the reader that read it, every line it holds and, for a paginated API, its
+    pages."""
 
     path: Path
     reader: UsageReader
     lines: list[BilledUsage]
+    pages: list[Page] = field(default_factory=list)
 
 
 @dataclass
@@ -45,6 +52,9 @@ class Scope:
     per_project: bool = False
     all_models: set[str] = field(default_factory=set)
     """Legs whose lines bill every model together (:data:`~.billed.ALL_MODELS`)."""
+    partial: dict[tuple[datetime.date, str], tuple[Span, ...]] = field(default_factory=dict)
+    """(day, leg) the exports cover only in part: the intervals covered, ``[start, end)``.
+    Our records of that day and leg are compared over these intervals only."""
 
 
 def pick_reader(path: Path, readers: Sequence[UsageReader], generic: UsageReader) -> UsageReader:
@@ -80,8 +90,13 @@ def read_exports(paths: Iterable[Path], pick) -> list[Export]:
     exports = []
     for path in paths:
         reader = pick(path)
+        lines, pages = [], []
         try:
-            lines = [_checked(reader, line) for line in reader.read(path)]
+            for item in reader.read(path):
+                if isinstance(item, Page):
+                    pages.append(item)
+                else:
+                    lines.append(_checked(reader, item))
         except (ExportError, BadInput):
             raise
         except OSError as exc:
@@ -90,7 +105,7 @@ def read_exports(paths: Iterable[Path], pick) -> list[Export]:
             raise BadInput(
                 f"{path}: the {reader.name} reader failed: {type(exc).__name__}: {exc}"
             ) from None
-        exports.append(Export(path, reader, lines))
+        exports.append(Export(path, reader, lines, pages))
     return exports
 
 
@@ -98,7 +113,9 @@ def _checked(reader: UsageReader, line: object) -> BilledUsage:
     """A reader's line, held to the contract: a ``BilledUsage`` of its provider, Decimal units
     and cost (integers are taken as they are exact)."""
     if not isinstance(line, BilledUsage):
-        raise BadInput(f"the {reader.name} reader produced {type(line).__name__}, not BilledUsage")
+        raise BadInput(
+            f"the {reader.name} reader produced {type(line).__name__}, not BilledUsage or Page"
+        )
     if reader.provider and line.provider != reader.provider:
         raise BadInput(
             f"the {reader.name} reader produced a line for {line.provider!r} ({line.source})"
@@ -155,7 +172,104 @@ def scopes(
                     "needs every line to name one"
                 )
             scope.per_project = accounts[provider] == {True}
+    _find_partial_days(exports, found)
     return found
+
+
+def _find_partial_days(exports: Sequence[Export], found: Mapping[str, Scope]) -> None:
+    """Fill each scope's ``partial``: the (day, leg) the lines' buckets cover only in part.
+    Every format of a provider must cover a day and leg alike: their figures are compared with
+    the same records."""
+    spans: dict[tuple[str, datetime.date, str], dict[str, list[Span] | None]] = {}
+    for export in exports:
+        zone = ZoneInfo(export.reader.timezone)
+        for line in export.lines:
+            per_reader = spans.setdefault((line.provider, line.day, line.leg), {})
+            name = export.reader.name
+            if line.covers is None:
+                per_reader[name] = None
+                continue
+            _check_within(line, zone, name)
+            if per_reader.get(name, []) is not None:
+                per_reader.setdefault(name, []).append(line.covers)
+    for (provider, day, leg), per_reader in spans.items():
+        zone = ZoneInfo(found[provider].timezone)
+        covered = {
+            name: None if parts is None else _merge(parts, day, zone)
+            for name, parts in per_reader.items()
+        }
+        if len(set(covered.values())) > 1:
+            described = "; ".join(
+                f"{name} covers {_describe_spans(parts)}" for name, parts in covered.items()
+            )
+            raise BadInput(
+                f"{provider} {leg} on {day}: the formats cover different parts of the day "
+                f"({described}): export them for the same period"
+            )
+        merged = next(iter(covered.values()))
+        if merged is not None:
+            found[provider].partial[(day, leg)] = merged
+
+
+def _check_within(line: BilledUsage, zone: ZoneInfo, reader: str) -> None:
+    start, end = line.covers  # type: ignore[misc]
+    midnight, next_midnight = _day_bounds(line.day, zone)
+    if start < midnight or end > next_midnight:
+        raise BadInput(
+            f"the {reader} reader produced a line for {line.day} covering {start.isoformat()} to "
+            f"{end.isoformat()}, outside that day ({line.source})"
+        )
+
+
+def _merge(parts: list[Span], day: datetime.date, zone: ZoneInfo) -> tuple[Span, ...] | None:
+    """The union of ``parts`` as sorted disjoint intervals; None when it is the whole day."""
+    merged: list[Span] = []
+    for start, end in sorted(parts):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return None if merged == [_day_bounds(day, zone)] else tuple(merged)
+
+
+def _day_bounds(day: datetime.date, zone: ZoneInfo) -> Span:
+    start = datetime.datetime.combine(day, datetime.time(), zone)
+    end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), zone)
+    return start, end
+
+
+def _describe_spans(parts: tuple[Span, ...] | None) -> str:
+    if parts is None:
+        return "the whole day"
+    return ", ".join(f"{start.isoformat()} to {end.isoformat()}" for start, end in parts)
+
+
+def incomplete(exports: Sequence[Export]) -> list[Result]:
+    """A flagged ``incomplete`` row for each page that says more follows (``has_more``,
+    ``next_page``) when no page of the same format given with it starts where it ends: the
+    export stops there, and what the provider billed after it is unknown. Pages given together,
+    in one file or several, are joined; the period compared ends where the pages do."""
+    starts: dict[str, set[datetime.datetime]] = {}
+    for export in exports:
+        starts.setdefault(export.reader.name, set()).update(p.start for p in export.pages)
+    rows = []
+    for export in exports:
+        legs = sorted({line.leg for line in export.lines}) or [ALL_MODELS]
+        for page in export.pages:
+            if page.more is None or page.end in starts[export.reader.name]:
+                continue
+            day = page.end.astimezone(ZoneInfo(export.reader.timezone)).date()
+            detail = (
+                f"{page.source} says more follows ({page.more}), but no page given starts "
+                f"where it ends, {page.end.isoformat()}: what was billed from then on is "
+                f"missing. Fetch the following pages of {export.path.name} and pass them all "
+                "together"
+            )
+            for leg in legs:
+                key = Key(export.reader.provider, ALL_MODELS, day, leg)
+                theirs = Theirs(sources=[page.source])
+                rows.append(Result(key, None, theirs, (), "flagged", "incomplete", detail))
+    return rows
 
 
 def theirs_by_key(
@@ -167,7 +281,7 @@ def theirs_by_key(
     formats that give the same figure for a key (a usage report and a cost report both giving
     tokens) must agree, and one format's files must not overlap, so nothing is counted twice."""
     per_reader: dict[Key, dict[str, Theirs]] = {}
-    files: dict[tuple[str, Key], Path] = {}
+    files: dict[tuple[str, Key], list[tuple[Path, Span | None]]] = {}
     for export in exports:
         for line in export.lines:
             scope = found[line.provider]
@@ -181,17 +295,24 @@ def theirs_by_key(
                         f"account {line.account!r} ({line.source}) is not in --account-map"
                     )
             key = Key(line.provider, line.model, line.day, line.leg, project)
-            seen = files.setdefault((export.reader.name, key), export.path)
-            if seen != export.path:
-                raise BadInput(
-                    f"{seen} and {export.path} both bill {_describe(key)}: the files overlap; "
-                    "pass each period once"
-                )
+            billed = files.setdefault((export.reader.name, key), [])
+            for seen, covers in billed:
+                if seen != export.path and _overlap(covers, line.covers):
+                    raise BadInput(
+                        f"{seen} and {export.path} both bill {_describe(key)}: the files "
+                        "overlap; pass each period once"
+                    )
+            billed.append((export.path, line.covers))
             per_reader.setdefault(key, {}).setdefault(export.reader.name, Theirs()).add(line)
-    return {key: _merge(key, by_reader) for key, by_reader in per_reader.items()}
+    return {key: _merge_readers(key, by_reader) for key, by_reader in per_reader.items()}
 
 
-def _merge(key: Key, by_reader: Mapping[str, Theirs]) -> Theirs:
+def _overlap(a: Span | None, b: Span | None) -> bool:
+    """Whether two parts of a day overlap (None is the whole day)."""
+    return a is None or b is None or (a[0] < b[1] and b[0] < a[1])
+
+
+def _merge_readers(key: Key, by_reader: Mapping[str, Theirs]) -> Theirs:
     if len(by_reader) == 1:
         return next(iter(by_reader.values()))
     merged = Theirs()
@@ -232,3 +353,27 @@ def ours_by_key(rows: Iterable[Mapping[str, object]], scope: Scope) -> dict[Key,
         key = Key(row["provider"], model, row["day"], row["modality"], project)
         ours.setdefault(key, Ours()).add(row)
     return ours
+
+
+def ours_within(
+    scope: Scope, query: Callable[..., Iterable[Mapping[str, object]]]
+) -> dict[Key, Ours]:
+    """Our totals per key for ``scope``, from ``query(first, last, between=None)`` (the ledger's
+    ``billed_by_day`` for the scope's provider and time zone): whole days, except the (day, leg)
+    the exports cover in part, which sum only the records within the intervals covered
+    (``start <= ts < end``)."""
+    rows = [
+        row
+        for row in query(scope.first, scope.last)
+        if (row["day"], row["modality"]) not in scope.partial
+    ]
+    for (day, leg), spans in sorted(scope.partial.items()):
+        if not scope.first <= day <= scope.last:
+            continue
+        for span in spans:
+            rows += [
+                row
+                for row in query(day, day, between=span)
+                if row["modality"] == leg and row["day"] == day
+            ]
+    return ours_by_key(rows, scope)
