@@ -33,6 +33,14 @@ SESSION_SORTS = {
     "calls": "calls",
 }
 """``voicegw sessions --sort`` keys and their columns; every order is largest (latest) first."""
+COST_UNITS = (
+    "stt_audio_seconds",
+    "tts_audio_seconds",
+    *(u for u in UNIT_FIELDS if u != "audio_seconds"),
+)
+"""The unit columns of a ``costs`` row: audio seconds per modality (a second an STT heard and one
+a TTS spoke are different things, never summed together), then the record's other units. Seconds
+are exact decimals (each record's rounded to the microsecond)."""
 PERIODS = ("day", "week", "month")
 """Calendar periods, in the ledger's time zone; weeks start on Monday."""
 EXPORT_FORMATS = {
@@ -112,7 +120,8 @@ def costs(
     records without a cost (their units are still summed)."""
     keys, period = split_by(by)
     where, params = filters.where()
-    usage = "(SELECT *, session_id AS session FROM usage)" if "session" in keys else "usage"
+    session = ", session_id AS session" if "session" in keys else ""
+    usage = f"(SELECT * REPLACE ({_EXACT_SECONDS}){_AUDIO_BY_MODALITY}{session} FROM usage)"
     if period is None:
         source, inner = f"{usage}{where}", keys
     else:
@@ -139,15 +148,29 @@ def costs(
 
 def _measures(requests: str, total: str, priced: str) -> str:
     """The aggregates of a costs row. Integer units are summed as BIGINT (``::BIGINT`` lets
-    DuckDB skip 128-bit accumulation: 1.5x faster over 10M rows); money stays DECIMAL."""
+    DuckDB skip 128-bit accumulation: 1.5x faster over 10M rows); money and seconds stay
+    DECIMAL, so sums are exact."""
     units = ", ".join(
-        f"{total.format(u)}{'::BIGINT' if COLUMN_TYPES[u] == 'BIGINT' else ''} AS {u}"
-        for u in UNIT_FIELDS
+        f"{total.format(u)}{'::BIGINT' if COLUMN_TYPES.get(u) == 'BIGINT' else ''} AS {u}"
+        for u in COST_UNITS
     )
     return (
         f"{requests} AS requests, {units}, {total.format('cost_usd')} AS cost_usd, "
         f"{priced} AS priced"
     )
+
+
+def _exact_seconds(column: str) -> str:
+    """A DOUBLE of seconds as exact DECIMAL microseconds, as pricing rounds them."""
+    return f"round({column}, 6)::DECIMAL(18, 6)"
+
+
+_EXACT_SECONDS = f"{_exact_seconds('audio_seconds_measured')} AS audio_seconds_measured"
+_AUDIO_BY_MODALITY = "".join(
+    f", CASE WHEN modality = '{m}' THEN {_exact_seconds('audio_seconds')} ELSE 0 END "
+    f"AS {m}_audio_seconds"
+    for m in ("stt", "tts")
+)
 
 
 def split_by(by: Sequence[str]) -> tuple[list[str], str | None]:
@@ -232,17 +255,18 @@ def what_if(
         group = tuple(row[k] for k in shown)
         if group not in merged:
             merged[group] = {k: row[k] for k in shown} | dict.fromkeys(
-                ("requests", *UNIT_FIELDS, "unpriced"), 0
+                ("requests", *COST_UNITS, "unpriced"), 0
             )
             merged[group] |= {"cost_usd": None, "what_if_usd": None, "what_if_detail": []}
         total = merged[group]
-        for name in ("requests", *UNIT_FIELDS, "unpriced"):
+        for name in ("requests", *COST_UNITS, "unpriced"):
             total[name] += row[name]
         total["cost_usd"] = _add(total["cost_usd"], row["cost_usd"])
         modality, cost = row["modality"], row["cost_usd"]
         if modality in substitutes:
             provider, model = substitutes[modality]
-            units = {u: row[u] for u in UNIT_FIELDS if row[u]}
+            units = {u: row[u] for u in UNIT_FIELDS if row.get(u)}
+            units["audio_seconds"] = row.get(f"{modality}_audio_seconds") or 0
             cost, detail = price_units(provider, model, modality, units)
             total["what_if_detail"].append(f"{modality} as {provider}/{model}: {detail}")
             if cost is None:
@@ -339,10 +363,11 @@ def latency(
     con: duckdb.DuckDBPyConnection,
     filters: Filters = Filters(),
 ) -> list[dict[str, object]]:
-    """p50/p95/p99 of time to first byte and of duration, in ms, per provider and model."""
+    """p50/p95/p99 of time to first byte and of duration per provider and model, in ms to the
+    microsecond (exact decimals): ``ttfb_p50_ms`` ... ``duration_p99_ms``."""
     where, params = filters.where()
     quantiles = ", ".join(
-        f"quantile_cont({m}_ms, {q}) AS {m}_p{round(q * 100)}"
+        f"round(quantile_cont({m}_ms, {q}), 3)::DECIMAL(18, 3) AS {m}_p{round(q * 100)}_ms"
         for m in ("ttfb", "duration")
         for q in (0.5, 0.95, 0.99)
     )
@@ -425,11 +450,20 @@ def export(
 ) -> int:
     """Write the matching rows of ``usage`` to ``path`` as csv, json (one array) or parquet with
     DuckDB's COPY (no pyarrow); return the row count. Times are written in the connection's
-    time zone, with their offset."""
+    time zone, with their offset; seconds and milliseconds as exact decimals to the microsecond
+    (the record's DOUBLE would show float noise: ``0.18866666666666668``)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: choose {', '.join(EXPORT_FORMATS)}")
     where, params = filters.where()
-    sql = f"COPY (SELECT * FROM usage{where} ORDER BY ts) TO {literal(str(path))} "
+    exact = ", ".join(
+        f"round({name}, {3 if name.endswith('_ms') else 6})::DECIMAL(18, "
+        f"{3 if name.endswith('_ms') else 6}) AS {name}"
+        for name, sql in COLUMN_TYPES.items()
+        if sql == "DOUBLE"
+    )
+    sql = (
+        f"COPY (SELECT * REPLACE ({exact}) FROM usage{where} ORDER BY ts) TO {literal(str(path))} "
+    )
     (count,) = con.execute(sql + EXPORT_FORMATS[fmt], params).fetchone()
     return int(count)
 
