@@ -98,7 +98,7 @@ def test_six_writers_a_follower_and_readers_every_record_lands_once(storage):
     rows = {row["model"]: row for row in json.loads(out)}
     assert sum(r["requests"] for r in rows.values()) == 6 * 400 + 10
     assert sum(r["input_tokens"] for r in rows.values()) == 6 * sum(range(400))
-    assert rows["nova-3"]["audio_seconds"] == 15.0  # ten shared records, once each
+    assert rows["nova-3"]["stt_audio_seconds"] == "15"  # ten shared records, once each
     total = sum(Decimal(r["cost_usd"]) for r in rows.values() if r["cost_usd"])
     assert total == 6 * sum(Decimal("0.000001") * i for i in range(400))
 
