@@ -20,8 +20,6 @@ import yaml
 
 from voicegateway.cli.output import table
 
-EXAMPLES = ("voicegw check", "voicegw check --profile prod --quiet")
-
 EXAMPLES = (
     "voicegw check                  # before a deploy: exit 1 when something would fail",
     "voicegw check --profile dev    # what the dev profile serves, and its fallbacks",
