@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from voicegateway_testkit.audio import pcm_duration
 from voicegateway_testkit.conformance import ProviderConformance, drive_stt, drive_tts, speech
 from voicegateway_testkit.servers import DeepgramServer
 
@@ -16,15 +15,6 @@ PATHS = {"stt": "/v1/listen", "tts": "/v1/speak"}
 class TestConformance(ProviderConformance):
     provider = "deepgram"
     api_key = "dg-conformance-0123456789abcdef"
-    known_defects = {
-        "test_records_carry_the_billed_units[stt]": (
-            "undecided: livekit-plugins-deepgram reports the websocket's wall-clock lifetime "
-            "(its 5 s close wait included), after users found Deepgram's usage reports counting "
-            "the connection (livekit/agents#5498); Deepgram's docs speak of audio sent, and so "
-            "does this fake server's bill. voicegw reconcile against a real usage breakdown "
-            "settles it"
-        ),
-    }
 
     @pytest.fixture
     def server(self, deepgram_server: DeepgramServer) -> DeepgramServer:
@@ -36,13 +26,12 @@ class TestConformance(ProviderConformance):
         return {"base_url": f"{server.url}/v1", "api_key": self.api_key}
 
     async def bill_stt(self, obj: Any, server: DeepgramServer) -> dict[str, float]:
-        """Live transcription bills every second of audio the websocket carried, the silence
-        LiveKit sends at close included."""
+        """Live transcription bills the connection's lifetime, or the audio it carried when that
+        is longer (here: 2 s of speech sent faster than real time)."""
         server.transcript = "book a table"
         assert await drive_stt(obj, speech(2.0)) == "book a table book a table"
         [listen] = server.requests_for("/v1/listen")
-        rate = int(listen.query["sample_rate"])
-        return {"audio_seconds": pcm_duration(listen.body_size, sample_rate=rate)}
+        return {"audio_seconds": server.billed_seconds(listen)}
 
     async def bill_tts(self, obj: Any, server: DeepgramServer) -> dict[str, float]:
         """Aura bills the characters of the text sent."""

@@ -9,8 +9,8 @@ the server billed: the audio of each WAV it received (``hours``), the characters
 spoke (``tts_characters``), and that audio at the list price (``dollars``). ``voicegw
 reconcile`` runs in a subprocess, as a user runs it.
 
-Streaming transcription is left out: whether Deepgram bills its audio or the websocket's
-lifetime is open (see this package's conformance test).
+Streaming transcription is billed for the connection's lifetime; that its records carry the
+server's bill is checked by test_streaming_bill.py and the conformance test.
 """
 
 from __future__ import annotations

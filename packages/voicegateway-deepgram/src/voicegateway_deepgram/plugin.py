@@ -1,9 +1,10 @@
 """Registers the ``deepgram`` provider.
 
 ``providers.deepgram.base_url`` is the API root (``https://api.deepgram.com/v1``); the factories
-add ``/listen`` and ``/speak``. Deepgram bills a streaming connection for its whole lifetime, and
-``livekit-plugins-deepgram`` reports exactly that (periodically, and the remainder at close), so
-the core's default STT meter is already the bill.
+add ``/listen`` and ``/speak``. Deepgram bills a streaming connection for its whole lifetime; the
+factory's STT (:mod:`voicegateway_deepgram.stt`) reports each connection's lifetime measured at
+the socket, and hands it to the call so a stream closed with ``aclose()`` still bills it. The
+core's default STT meter then is the bill.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _url(request: BuildRequest, path: str) -> str:
 
 
 def make_stt(request: BuildRequest) -> Any:
-    from livekit.plugins import deepgram
+    from voicegateway_deepgram.stt import STT
 
     kwargs: dict[str, Any] = {
         "model": request.model,
@@ -49,7 +50,7 @@ def make_stt(request: BuildRequest) -> Any:
         kwargs["language"] = request.language
     if request.sample_rate:
         kwargs["sample_rate"] = request.sample_rate
-    return deepgram.STT(**kwargs, **request.extra)
+    return STT(**kwargs, **request.extra)
 
 
 DEFAULT_VOICES = {"aura-2": "andromeda-en", "aura": "asteria-en"}

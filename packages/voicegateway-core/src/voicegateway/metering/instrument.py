@@ -324,6 +324,20 @@ def report_usage(**units: int) -> None:
     call.reported = reported
 
 
+def expect_audio(seconds: float) -> None:
+    """Add audio seconds the provider bills the current STT call beyond the frames pushed (a
+    streaming connection billed for its whole lifetime, idle time included).
+
+    For provider plugins, from code that runs inside the call (the stream's own tasks). The
+    plugin's reports settle them like pushed audio; what no report settles (a report lost when
+    ``aclose()`` cancels the metrics task) is billed by the call's closing record, ``estimated``.
+    Outside a call it does nothing.
+    """
+    call = _current_call.get()
+    if call is not None and seconds > 0:
+        call.audio_pending += seconds
+
+
 def _count_pushed_audio(stream: Any, call: Call) -> None:
     """Count every frame pushed to an STT stream: the audio the provider receives and bills."""
     push = stream.push_frame

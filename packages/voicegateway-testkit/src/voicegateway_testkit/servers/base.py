@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -38,7 +39,9 @@ class RecordedRequest:
     ``json`` is the parsed body of a JSON request; ``form`` the text fields of a form or
     multipart upload; ``body_size`` the bytes of the body (of the uploaded files, for a form; of
     the binary frames, for a websocket). ``messages`` holds the text messages a websocket client
-    sent, parsed as JSON, in order.
+    sent, parsed as JSON, in order. ``open_seconds`` is how long a websocket stayed open as
+    the server saw it, from the handshake to the close (None until it closes, and for plain
+    requests): what a provider that bills connections counts.
     """
 
     method: str
@@ -49,6 +52,7 @@ class RecordedRequest:
     form: dict[str, str] = field(default_factory=dict)
     body_size: int = 0
     messages: list[Any] = field(default_factory=list)
+    open_seconds: float | None = None
 
 
 @dataclass
@@ -229,6 +233,7 @@ class FakeServer:
         """Accept a websocket; stop() closes it if neither side has by then."""
         ws = web.WebSocketResponse(timeout=_SHUTDOWN_TIMEOUT)
         await ws.prepare(request)
+        opened = time.monotonic()
         self._websockets.add(ws)
         try:
             yield ws
@@ -236,6 +241,7 @@ class FakeServer:
             self._websockets.discard(ws)
             if request.transport is not None and not request.transport.is_closing():
                 await ws.close()
+            self._recorded().open_seconds = time.monotonic() - opened
 
     # -- internals ----------------------------------------------------------------------------
 

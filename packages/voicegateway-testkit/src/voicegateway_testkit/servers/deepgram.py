@@ -16,7 +16,9 @@ Routes and what they answer:
   ``vad_events=true``. Speech is announced only when an utterance completes, so audio left over
   after the last one never leaves an agent waiting for the user to stop. ``KeepAlive`` is
   accepted silently. ``CloseStream`` finalizes, sends ``Metadata`` with the total ``duration``
-  of audio received, and closes, as Deepgram does. No interim results are sent.
+  of audio received, and closes, as Deepgram does. No interim results are sent. The bill of a
+  connection is :meth:`DeepgramServer.billed_seconds`: its lifetime, as Deepgram bills
+  streaming (livekit/agents#5498).
 - ``POST /v1/listen`` (prerecorded): a WAV (or raw linear16) body; JSON ``results`` and
   ``metadata.duration``.
 - ``POST /v1/speak``: ``{"text": ...}``; linear16 tone at the ``sample_rate`` query parameter
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import time
 import uuid
 from typing import Any
 
@@ -41,6 +44,7 @@ from aiohttp import WSMsgType, web
 
 from voicegateway_testkit import Scripted, ScriptSource
 from voicegateway_testkit.audio import pcm_duration, wav_duration
+from voicegateway_testkit.servers.base import RecordedRequest
 from voicegateway_testkit.servers.speech import SpeechServer
 
 _CONFIDENCE = 0.99
@@ -63,6 +67,21 @@ class DeepgramServer(SpeechServer):
         self.utterance_seconds = utterance_seconds
 
     transcript = Scripted()
+
+    @staticmethod
+    def billed_seconds(listen: RecordedRequest) -> float:
+        """What Deepgram bills for one live transcription connection (``GET /v1/listen``): the
+        time it was open, as users matched Deepgram's usage reports to (4-5 s more per stream
+        than the audio sent, livekit/agents#5498), or the audio it carried when that is longer
+        (audio sent faster than real time). Waits for the connection to close."""
+        deadline = time.monotonic() + 5.0  # the server's thread notes the close just after it
+        while listen.open_seconds is None:
+            assert time.monotonic() < deadline, "the connection is still open"
+            time.sleep(0.01)
+        rate = int(listen.query.get("sample_rate", 16000))
+        channels = int(listen.query.get("channels", 1))
+        audio = pcm_duration(listen.body_size, sample_rate=rate, num_channels=channels)
+        return max(listen.open_seconds, audio)
 
     def _routes(self) -> list[web.RouteDef]:
         return [
