@@ -3,6 +3,7 @@ files cover, merging formats without counting twice, and the proposed pricing ov
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from decimal import Decimal
@@ -14,12 +15,13 @@ import yaml
 from voicegateway.config.schema import Config
 from voicegateway.pricing import rates_for
 from voicegateway.reconcile import overrides
-from voicegateway.reconcile.billed import ALL_MODELS, UNITS, BilledUsage, UsageReader
+from voicegateway.reconcile.billed import ALL_MODELS, UNITS, BilledUsage, Page, UsageReader
 from voicegateway.reconcile.compare import Key, Ours, Theirs, compare
 from voicegateway.reconcile.generic import generic_reader
 from voicegateway.reconcile.run import (
     BadInput,
     Export,
+    incomplete,
     ours_by_key,
     pick_reader,
     read_exports,
@@ -248,3 +250,44 @@ def test_unpriced_speech_gets_a_rate_and_an_unpriced_llm_does_not():
     assert "no entry: our records are unpriced" in text
     assert "acme/m-1:" not in text
     assert "nothing to propose" in overrides.proposals([], ["x.csv"])
+
+
+def _at(day: datetime.date, hour: int = 0) -> datetime.datetime:
+    midnight = datetime.datetime.combine(day, datetime.time(), datetime.UTC)
+    return midnight + datetime.timedelta(hours=hour)
+
+
+def test_pages_are_joined_across_files_and_a_lone_page_with_more_is_incomplete(tmp_path):
+    first = Page("p1.json:top level", _at(NOV[1]), _at(NOV[2]), "has_more: true")
+    last = Page("p2.json:top level", _at(NOV[2]), _at(NOV[3]), None)
+    one, two = tmp_path / "p1.json", tmp_path / "p2.json"
+    one.write_text("A"), two.write_text("A")
+    parts = {one: [line(NOV[1]), first], two: [line(NOV[2]), last]}
+    acme = UsageReader("acme", "acme-api", "", "UTC", lambda *_: True, lambda p: iter(parts[p]))
+    both = read_exports([one, two], lambda path: acme)
+    assert [e.pages for e in both] == [[first], [last]]
+    assert incomplete(both) == []
+    [gap] = incomplete(read_exports([one], lambda path: acme))
+    assert (gap.key, gap.status, gap.cause) == (
+        Key("acme", ALL_MODELS, NOV[2], "tts"),
+        "flagged",
+        "incomplete",
+    )
+    assert gap.theirs.sources == ["p1.json:top level"] and "has_more: true" in gap.detail
+
+
+def test_parts_of_a_day_are_joined_and_formats_must_cover_a_day_alike():
+    def part(start, end, **kw):
+        return dataclasses.replace(
+            line(NOV[1], **kw), covers=(_at(NOV[1], start), _at(NOV[1], end))
+        )
+
+    usage = Export(Path("u.json"), reader("acme-usage", b"U"), [part(14, 18), part(18, 20)])
+    [scope] = scopes([usage]).values()
+    assert scope.partial == {(NOV[1], "tts"): ((_at(NOV[1], 14), _at(NOV[1], 20)),)}
+    hourly = [part(h, h + 1) for h in range(24)]
+    [scope] = scopes([Export(Path("h.json"), reader("acme-usage", b"U"), hourly)]).values()
+    assert scope.partial == {}  # 24 hours make the whole day
+    whole = Export(Path("c.json"), reader("acme-cost", b"C"), [line(NOV[1])])
+    with pytest.raises(BadInput, match="the formats cover different parts of the day"):
+        scopes([usage, whole])
