@@ -1,118 +1,268 @@
-"""Budget and rate-limit checks on the hot path (``on_call_start`` of the policy steps).
+"""Admission of budgets and rate limits, as a job process sees it (``Policies.on_call_start`` on
+an asyncio loop, awaiting what it must, as ``fallback.serve`` does).
 
-    hatch run bench policies_fast policies_budget policies_rate
+    hatch run bench policies_fast policies_budget policies_rate policies_sigstop
 
-- policies_fast: a project with no budget and no rate limit pays a dict lookup per step: at most
-  1 µs for both steps together.
-- policies_lease: admission of a ``block`` budget by ``LeasedBudgets``, from the process's lease
-  (a refill transaction now and then): at most 1 µs.
-- policies_budget / policies_rate: admission of a ``block`` budget (reserve, then release at the
-  end of the call) and of a ``requests`` rate limit, each one ``BEGIN IMMEDIATE`` transaction on
-  the shared SQLite state. The target for these is 1 µs (leases: take a slice of the shared
-  budget or rate in one transaction, admit locally from it): ``LeasedBudgets`` does it for budgets
-  (policies_lease); rate limits have no lease yet, so their target is the interim one of 1 ms.
+- policies_fast: a project with no budget and no rate limit pays dict look-ups: at most 1 µs of
+  CPU for both steps together.
+- policies_budget / policies_rate: admission latency (wall clock, from the first ``on_call_start``
+  to the call admitted) of a ``block`` budget and of a ``requests`` rate limit, with 1 and with 8
+  processes admitting at once, back to back. Targets: p50 <= 5 µs and p99 <= 100 µs in every
+  configuration. The budget admits from the process's lease (a refill now and then); the rate
+  limit from the block of slots the worker reserved ahead. Also shown, not a target: sparse calls
+  (one every 2 ms, cold caches) next to a call with no policy measured the same way.
+- policies_sigstop: 8 processes admitting while a 9th is stopped (SIGSTOP) in the middle of a
+  transaction on the shared state: the longest time one ``on_call_start`` held the event loop is at
+  most 2 ms more than the longest hold by a call with no policy measured alongside (what the
+  machine's scheduling adds to anything). The loop is never made to wait on the lock: admissions
+  go on from leases and slots, and a refill gives up after ``STATE_TIMEOUT``.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 N = 2000
 
+JOB = r"""
+import asyncio, json, sys, time
+from voicegateway.config.schema import Config
+from voicegateway.metering.records import Call
+from voicegateway.policies import Policies, Refused
+from voicegateway.policies.errors import AdmissionPending
+from voicegateway.policies.worker import awaiting
 
-def _config(tmp: Path, **project):
-    from voicegateway.config.schema import Config
+config = Config.model_validate(json.loads(sys.argv[1]))
+start_at, calls, gap = float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+step = Policies(config)
+reasons = set()
 
-    return Config.model_validate(
-        {
-            "default_project": "app",
-            "projects": {"app": project, "free": {}},
-            "storage": {"path": str(tmp / "usage.duckdb")},
-        }
+async def admit(call, held):
+    # nanoseconds from the first on_call_start to the call admitted; None when refused
+    token = awaiting.set({})
+    first = None
+    try:
+        while True:
+            t0 = time.perf_counter_ns()
+            first = first or t0
+            try:
+                step.on_call_start(call)
+                t1 = time.perf_counter_ns()
+                held.append(t1 - t0)
+                return t1 - first
+            except AdmissionPending as pending:
+                held.append(time.perf_counter_ns() - t0)
+                try:
+                    await asyncio.wait_for(asyncio.wrap_future(pending.future), pending.timeout)
+                except TimeoutError:
+                    return None
+            except Refused as exc:
+                held.append(time.perf_counter_ns() - t0)
+                reasons.add(str(exc)[:200])
+                return None
+    finally:
+        awaiting.reset(token)
+
+async def one(delay, latency, held, baseline=None, sleep=True):
+    if sleep:
+        await asyncio.sleep(delay)
+    if baseline is not None:  # the same measurement of a project with no policy: the noise
+        free = Call(modality="tts", provider="fake", model="m", project="free")
+        t0 = time.perf_counter_ns()
+        step.on_call_start(free)
+        baseline.append(time.perf_counter_ns() - t0)
+    call = Call(modality="tts", provider="fake", model="m", project="app")
+    took = await admit(call, held)
+    if took is None:
+        return 1
+    latency.append(took)
+    step.on_call_end(call)
+    return 0
+
+async def main():
+    latency, held, baseline = [], [], []
+    for _ in range(20):  # warm: leases taken, slots reserved, rate cards loaded
+        await one(0.005, [], [])
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    if gap:  # one call after another; gap < 0: back to back, without yielding to the loop
+        refused = 0
+        for _ in range(calls):
+            refused += await one(max(gap, 0.0), latency, held, baseline, sleep=gap > 0)
+    else:  # all at once, spread over a second
+        spread = (one(i / calls, latency, held, baseline) for i in range(calls))
+        refused = sum(await asyncio.gather(*spread))
+    print(json.dumps({"latency": latency, "held": held, "baseline": baseline, "refused": refused,
+                      "reasons": sorted(reasons)}))
+
+asyncio.run(main())
+"""
+
+HOLDER = r"""
+import os, signal, sqlite3, sys, time
+deadline = time.time() + 60
+while not os.path.exists(sys.argv[1]) and time.time() < deadline:
+    time.sleep(0.05)  # the jobs create the state as they warm up
+con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+while not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'gcra'").fetchone():
+    time.sleep(0.05)
+con.execute("BEGIN IMMEDIATE")
+con.execute("INSERT OR REPLACE INTO gcra VALUES ('sigstop', 0)")
+print("locked", flush=True)
+os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def _config(tmp: Path, **project) -> dict:
+    return {
+        "default_project": "app",
+        "projects": {"app": project, "warm": {}, "free": {}},
+        "storage": {"path": str(tmp / "usage.duckdb")},
+    }
+
+
+def _run(
+    config: dict, processes: int, calls: int = 1000, gap: float = 0.002, holder_at=None
+) -> list[dict]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    start_at = time.time() + 3.0 + 0.5 * processes  # every process starts admitting together
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-c", JOB, json.dumps(config), str(start_at), str(calls), str(gap)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(processes)
+    ]
+    if holder_at is not None:  # the state's lock is taken, then its holder stopped, before
+        time.sleep(max(0.0, start_at - 0.3 - time.time()))
+        holder_at(config)
+    results = []
+    for job in jobs:
+        out, err = job.communicate(timeout=300)
+        if job.returncode:
+            raise RuntimeError(err)
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def _percentile(values: list[int], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] / 1000.0  # µs
+
+
+def _admission(project: dict, label: str) -> tuple[float, float, str]:
+    """Back to back (warm, as the hot path is measured elsewhere) with 1 and 8 processes: the
+    targets; then one call every 2 ms (cold caches, as an agent's sparse calls are), shown next
+    to a call with no policy measured in the same way."""
+    parts, worst = [], 0.0
+    for processes in (1, 8):
+        results = _run(_config(Path(tempfile.mkdtemp()), **project), processes, 5000, gap=-1)
+        latency = [v for r in results for v in r["latency"]]
+        p50, p99 = _percentile(latency, 0.5), _percentile(latency, 0.99)
+        worst = max(worst, p50 / 5.0, p99 / 100.0)
+        parts.append(
+            f"{processes} process{'es' if processes > 1 else ''}: p50 {p50:.1f} µs, "
+            f"p99 {p99:.1f} µs"
+        )
+    results = _run(_config(Path(tempfile.mkdtemp()), **project), 8, 500, gap=0.002)
+    latency = [v for r in results for v in r["latency"]]
+    baseline = [v for r in results for v in r["baseline"]]
+    parts.append(
+        f"sparse calls, 8 processes: p50 {_percentile(latency, 0.5):.1f} µs, p99 "
+        f"{_percentile(latency, 0.99):.1f} µs (no policy: p50 {_percentile(baseline, 0.5):.1f} "
+        f"µs, p99 {_percentile(baseline, 0.99):.1f} µs)"
     )
+    detail = f"{label} admission (targets p50 <= 5 µs, p99 <= 100 µs): " + "; ".join(parts)
+    return worst, 1.0, detail
 
 
-def _per_call(step, project: str, end: bool) -> float:
+def bench_budget() -> tuple[float, float, str]:
+    return _admission({"budget": {"daily_usd": 1_000_000, "action": "block"}}, "block budget")
+
+
+def bench_rate() -> tuple[float, float, str]:
+    return _admission({"rate_limits": {"*": {"requests": "10000000/s"}}}, "requests rate limit")
+
+
+def bench_sigstop() -> tuple[float, float, str]:
+    from voicegateway.config.schema import Config
+    from voicegateway.policies.state import state_path
+
+    tmp = Path(tempfile.mkdtemp())
+    config = _config(
+        tmp,
+        budget={"daily_usd": 1_000_000, "action": "block"},
+        rate_limits={"*": {"requests": "100000/s"}},
+    )
+    holders: list[subprocess.Popen] = []
+
+    def stop_one_inside_a_transaction(config: dict) -> None:
+        path = state_path(Config.model_validate(config).storage)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        holders.append(holder)
+        if holder.stdout.readline().strip() != b"locked":
+            raise RuntimeError(holder.stderr.read().decode())
+
+    try:
+        results = _run(config, 8, calls=200, gap=0.0, holder_at=stop_one_inside_a_transaction)
+    finally:
+        for holder in holders:
+            holder.send_signal(signal.SIGKILL)
+            holder.wait()
+    held = [v for r in results for v in r["held"]]
+    baseline = [v for r in results for v in r["baseline"]]
+    longest, noise = max(held) / 1e6, max(baseline) / 1e6  # ms
+    admitted = sum(len(r["latency"]) for r in results)
+    refused = sum(r["refused"] for r in results)
+    detail = (
+        f"8 processes, a 9th stopped inside a transaction: longest hold of the loop by one "
+        f"admission {longest:.2f} ms, by a call with no policy {noise:.2f} ms (the machine's "
+        f"noise), difference <= 2 ms; p99 {_percentile(held, 0.99):.1f} µs against "
+        f"{_percentile(baseline, 0.99):.1f} µs; {admitted} admitted from leases and slots, "
+        f"{refused} refused once the state was needed and did not answer"
+        + "".join(
+            f"\n    refused: {reason}" for reason in {x for r in results for x in r["reasons"]}
+        )
+    )
+    return max(0.0, longest - noise) / 2.0, 1.0, detail
+
+
+def _per_call(step, project: str) -> float:
     from voicegateway.metering.records import Call
 
     calls = [Call(modality="tts", provider="fake", model="m", project=project) for _ in range(N)]
     start = time.thread_time()
     for call in calls:
         step.on_call_start(call)
-        if end:
-            step.on_call_end(call)
     return (time.thread_time() - start) / N
 
 
 def bench_fast() -> tuple[float, float, str]:
-    from voicegateway.policies import Budgets, RateLimits
+    from voicegateway.config.schema import Config
+    from voicegateway.policies import Policies
 
     tmp = Path(tempfile.mkdtemp())
-    config = _config(tmp, budget={"daily_usd": 1000, "action": "block"})
-    budgets, limits = Budgets(config), RateLimits(config)
-    best = min(
-        _per_call(budgets, "free", False) + _per_call(limits, "free", False) for _ in range(5)
-    )
+    step = Policies(Config.model_validate(_config(tmp, budget={"daily_usd": 1, "action": "block"})))
+    best = min(_per_call(step, "free") for _ in range(5))
     return best / 1e-6, 1.0, f"no policy: {best * 1e9:.0f} ns per call for both steps (<= 1 µs)"
-
-
-def bench_budget() -> tuple[float, float, str]:
-    from voicegateway.policies import Budgets
-
-    tmp = Path(tempfile.mkdtemp())
-    step = Budgets(_config(tmp, budget={"daily_usd": 1_000_000, "action": "block"}))
-    best = min(_per_call(step, "app", True) for _ in range(3))
-    detail = (
-        f"block budget, reserve + release: {best * 1e6:.0f} µs CPU per call "
-        f"(interim target <= 1 ms; lease target 1 µs: {best / 1e-6:.0f}x off)"
-    )
-    return best / 1e-3, 1.0, detail
-
-
-def bench_rate() -> tuple[float, float, str]:
-    from voicegateway.policies import RateLimits
-
-    tmp = Path(tempfile.mkdtemp())
-    step = RateLimits(_config(tmp, rate_limits={"*": {"requests": "1000000/s", "burst": 100}}))
-    best = min(_per_call(step, "app", False) for _ in range(3))
-    detail = (
-        f"GCRA requests limit: {best * 1e6:.0f} µs CPU per admission "
-        f"(interim target <= 1 ms; lease target 1 µs: {best / 1e-6:.0f}x off)"
-    )
-    return best / 1e-3, 1.0, detail
-
-
-def bench_lease() -> tuple[float, float, str]:
-    """The admission check alone (``on_call_start``), and the end of the call apart."""
-    from voicegateway.metering.records import Call
-    from voicegateway.policies.leases import LeasedBudgets
-
-    tmp = Path(tempfile.mkdtemp())
-    config = _config(tmp, budget={"daily_usd": 1_000_000, "action": "block"})
-    step = LeasedBudgets(config, lease=0.1)
-    admit = end = float("inf")
-    for _ in range(5):
-        calls = [Call(modality="tts", provider="fake", model="m", project="app") for _ in range(N)]
-        start = time.thread_time()
-        for call in calls:
-            step.on_call_start(call)
-        middle = time.thread_time()
-        for call in calls:
-            step.on_call_end(call)
-        admit = min(admit, (middle - start) / N)
-        end = min(end, (time.thread_time() - middle) / N)
-    detail = (
-        f"block budget from a lease: admission {admit * 1e9:.0f} ns CPU (<= 1 µs), "
-        f"end of call {end * 1e9:.0f} ns"
-    )
-    return admit / 1e-6, 1.0, detail
 
 
 BENCHES = {
     "policies_fast": bench_fast,
-    "policies_lease": bench_lease,
     "policies_budget": bench_budget,
     "policies_rate": bench_rate,
+    "policies_sigstop": bench_sigstop,
 }

@@ -10,8 +10,8 @@ Budgets and rate limits (docs/policies.md) hold across the processes of one mach
   event loop).
 - :mod:`.notify`: webhook alerts for threshold crossings.
 - :mod:`.admission`: :class:`Policies`, both as one chain step (what the gateway uses).
-- :mod:`.errors`: :class:`BudgetExceeded`, :class:`BudgetUnknown`, :class:`RateLimited` (all
-  :class:`Refused`), :class:`PolicyStateError`.
+- :mod:`.errors`: :class:`BudgetExceeded`, :class:`BudgetUnknown`, :class:`RateLimited`,
+  :class:`RateLimitUnknown` (all :class:`Refused`), :class:`PolicyStateError`.
 
 The names below load on first use (PEP 562): importing this package (or one of its modules, such
 as ``.circuit``) imports nothing else.
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         BudgetUnknown,
         PolicyStateError,
         RateLimited,
+        RateLimitUnknown,
         Refused,
     )
     from voicegateway.policies.limits import RateLimits
@@ -42,6 +43,7 @@ __all__ = [
     "Budgets",
     "Policies",
     "PolicyStateError",
+    "RateLimitUnknown",
     "RateLimited",
     "RateLimits",
     "Refused",
@@ -55,6 +57,7 @@ _LAZY = {
     "BudgetUnknown": "voicegateway.policies.errors",
     "PolicyStateError": "voicegateway.policies.errors",
     "Refused": "voicegateway.policies.errors",
+    "RateLimitUnknown": "voicegateway.policies.errors",
     "RateLimited": "voicegateway.policies.errors",
     "RateLimits": "voicegateway.policies.limits",
     "SharedState": "voicegateway.policies.state",

@@ -50,6 +50,8 @@ from voicegateway.policies.worker import STATE_TIMEOUT, PolicyWorker, at_exit, r
 
 log = logging.getLogger("voicegateway.policies")
 
+_UNPLANNED = object()
+
 LEASE_IDLE_S = 2.0
 """A lease unused this long is given back, so other processes near the limit can use it."""
 
@@ -135,6 +137,7 @@ class Budgets(Middleware):
         self._day_cache: tuple[float, float, str] = (0.0, 0.0, "")
         self._wanted_rates: set[tuple[str, str, str]] = set()
         self._notifiers: dict[str, Any] = {}
+        self._reserves: dict[str, int] = {}  # project -> reserve_usd in nano-dollars
         self._status = _Status()
         self._releasing = False
         self._last_prune = 0.0
@@ -152,7 +155,9 @@ class Budgets(Middleware):
     # -- the chain (event loop) ------------------------------------------------------------------
 
     def on_call_start(self, call: Call) -> None:
-        budget = self._budget(call.project)
+        budget = self._plans.get(call.project, _UNPLANNED)
+        if budget is _UNPLANNED:
+            budget = self._budget(call.project)
         if budget is None:
             return
         if budget.action != "block":
@@ -222,19 +227,21 @@ class Budgets(Middleware):
     def _take(self, scopes: tuple[Scope, ...], estimate: int) -> int | None:
         """Reserve ``estimate`` (or, where a lease is the last of its limit's room, what is left)
         from every scope's lease; None when a lease is short."""
-        now = time.monotonic()
+        leases = self._leases
         with self._mu:
             reserve = estimate
+            taken = []
             for scope in scopes:
-                lease = self._leases.get(scope.key)
+                lease = leases.get(scope.key)
                 if lease is None:
                     return None
                 if lease.avail < estimate:
                     if not lease.last or lease.avail <= 0:
                         return None
                     reserve = min(reserve, lease.avail)
-            for scope in scopes:
-                lease = self._leases[scope.key]
+                taken.append(lease)
+            now = time.monotonic()
+            for lease in taken:
                 lease.avail -= reserve
                 lease.used = now
             return reserve
@@ -257,6 +264,8 @@ class Budgets(Middleware):
             units = {"characters": call.chars_pending}
         elif call.modality == "stt" and call.audio_pending:
             units = {"audio_seconds": call.audio_pending}
+        else:
+            return self._reserve_nano(call.project, budget)
         if units is not None and self._rates is not None:
             key = (call.provider, call.model, call.modality)
             if key not in self._rate_cache:
@@ -271,7 +280,13 @@ class Budgets(Middleware):
                     cost = None
             if cost:
                 return to_nano(cost)
-        return to_nano(budget.reserve_usd)
+        return self._reserve_nano(call.project, budget)
+
+    def _reserve_nano(self, project: str, budget: Any) -> int:
+        nano = self._reserves.get(project)
+        if nano is None:
+            nano = self._reserves[project] = to_nano(budget.reserve_usd)
+        return nano
 
     def exhausted(self, project: str, provider: str | None = None) -> str | None:
         """Why new calls of ``project`` (on ``provider``) must not go to it, or None; from the

@@ -1,6 +1,7 @@
 """The errors budgets and rate limits raise when they refuse a call, and the policy state's own.
 
-Every refusal is a :class:`Refused`: the call leaves a ``refused`` record with the reason, and
+Every refusal is a :class:`Refused` (``BudgetExceeded``, ``BudgetUnknown``, ``RateLimited``,
+``RateLimitUnknown``): the call leaves a ``refused`` record with the reason, and
 inside an ``AgentSession`` it reaches the session's ``error`` event as a non-recoverable error.
 """
 
@@ -52,6 +53,17 @@ class RateLimited(Refused):
         self.may_wait = may_wait
         """Seconds an asynchronous caller may still wait for it (``on_limit: wait``), 0 if none."""
         super().__init__(f"rate limit {limit} of {key} reached: retry after {retry_after:.3f} s")
+
+
+class RateLimitUnknown(Refused):
+    """A rate limit cannot be checked (the policy state is unreadable, or busy past its timeout),
+    so the call is refused rather than sent past the limit."""
+
+    def __init__(self, project: str, provider: str, reason: str) -> None:
+        self.project, self.provider, self.reason = project, provider, reason
+        super().__init__(
+            f"project {project!r}: the rate limits of {provider} cannot be checked: {reason}"
+        )
 
 
 class AdmissionPending(VoiceGatewayError):

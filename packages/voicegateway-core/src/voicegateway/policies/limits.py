@@ -11,12 +11,13 @@
   when its process is found dead).
 
 Admission never waits on the shared state on the event loop: the process's policy worker thread
-(:mod:`.worker`) keeps, per ``requests`` limit, the process's next *slot* reserved in the shared
-schedule (one transaction moves the key's TAT on by ``T``), and a copy of each units key's TAT;
-a call is admitted by comparing its clock with them (dict look-ups), and the next slot is
-reserved behind it. A ``concurrent`` limit takes its hold in a worker task. A caller that awaits
-(``fallback.serve``) awaits what is missing; any other caller waits a bounded time. A process
-holds at most one unused slot per key, so N processes under-use a rate by at most N requests.
+(:mod:`.worker`) keeps, per ``requests`` limit, a block of the process's next *slots* reserved in
+the shared schedule (one transaction moves the key's TAT on by ``count * T``; ``count`` is what the
+process used over the last ``SLOT_HORIZON`` seconds, plus one), and a copy of each units key's
+TAT; a call is admitted by comparing its clock with them (dict look-ups), and more slots are
+reserved before the block runs out. A ``concurrent`` limit takes its hold in a worker task. A
+caller that awaits (``fallback.serve``) awaits what is missing; any other caller waits a bounded
+time. N idle processes leave at most N blocks of a rate unused.
 
 When a limit is reached: ``on_limit: reject`` raises :class:`RateLimited` with ``retry_after``;
 ``on_limit: wait`` waits and tries again, up to ``max_wait`` seconds, then raises. Off an event
@@ -26,16 +27,20 @@ handed to the caller as a ``RateLimited`` with ``may_wait``, which ``fallback.se
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import contextlib
+import logging
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from voicegateway.metering.middleware import Middleware
 from voicegateway.metering.records import Call, UsageRecord
-from voicegateway.policies.errors import RateLimited
+from voicegateway.policies.errors import PolicyStateError, RateLimited, RateLimitUnknown
 from voicegateway.policies.state import SharedState
 from voicegateway.policies.worker import (
     STATE_TIMEOUT,
@@ -44,6 +49,8 @@ from voicegateway.policies.worker import (
     on_event_loop,
     wait_for,
 )
+
+log = logging.getLogger("voicegateway.policies")
 
 
 @dataclass(slots=True, frozen=True)
@@ -90,9 +97,10 @@ class RateLimits(Middleware):
         self._plans: dict[tuple[str, str], tuple[Limit, ...]] = {}
         self._open: dict[str, tuple[str, ...]] = {}  # call id -> its stream holds
         self._mu = threading.Lock()  # guards the dicts below; never held across I/O
-        self._slots: dict[str, float] = {}  # limit key -> this process's next reserved slot
+        self._slots: dict[str, collections.deque[list]] = {}  # key -> [[next slot, count], ...]
         self._unit_tats: dict[str, float | None] = {}  # "<key>|<unit>" -> its TAT, as last seen
         self._reserve_tasks: dict[str, concurrent.futures.Future] = {}
+        self._demand: dict[str, list] = {}  # key -> [slots used, since, last block's size]
         self._read_tasks: dict[str, concurrent.futures.Future] = {}
 
     @property
@@ -163,11 +171,12 @@ class RateLimits(Middleware):
         with self._mu:
             for limit in limits:
                 if limit.interval is not None:
-                    slot = self._slots.get(limit.key)
-                    if slot is None:
+                    blocks = self._slots.get(limit.key)
+                    if not blocks:
                         missing = missing or self._reserving(limit)
-                    elif slot - limit.tolerance > now:
-                        return limit.key, f"requests {limit.requests}", slot - limit.tolerance - now
+                    elif blocks[0][0] - limit.tolerance > now:
+                        early = blocks[0][0] - limit.tolerance - now
+                        return limit.key, f"requests {limit.requests}", early
                 for unit, _ in limit.units:
                     key = f"{limit.key}|{unit}"
                     if key not in self._unit_tats:
@@ -177,9 +186,11 @@ class RateLimits(Middleware):
                     if early > 0:
                         return limit.key, f"{unit} per minute", early
             if missing is None:
-                taken = [(lim, self._slots.pop(lim.key)) for lim in limits if lim.interval]
+                taken = [(lim, self._take_slot(lim)) for lim in limits if lim.interval]
         if missing is not None:
-            self._wait(call, "slots", lambda: missing)
+            problem = self._wait(call, "slots", lambda: missing)
+            if problem is not None:
+                raise RateLimitUnknown(call.project, call.provider, problem)
             return self._admit(call, limits)
         streams = tuple(limit for limit in limits if limit.concurrent is not None)
         if streams:
@@ -192,19 +203,35 @@ class RateLimits(Middleware):
             except BaseException:
                 self._put_back(taken)
                 raise
+            if isinstance(refused, str):
+                self._put_back(taken)
+                raise RateLimitUnknown(call.project, call.provider, refused)
             if refused is not None:
                 self._put_back(taken)
                 return refused
             self._open[call.call_id] = holds
         with self._mu:
-            for limit, _ in taken:  # the next slot, reserved behind this one
-                self._reserving(limit)
+            for limit, _ in taken:  # more slots, reserved before these run out
+                if _left(self._slots[limit.key]) * 2 <= self._demand[limit.key][2]:
+                    self._reserving(limit)
         return None
+
+    def _take_slot(self, limit: Limit) -> float:
+        """This process's next slot of ``limit`` (under ``_mu``): used by the call admitted."""
+        self._demand[limit.key][0] += 1
+        blocks = self._slots[limit.key]
+        block = blocks[0]
+        slot = block[0]
+        block[0] += limit.interval
+        block[1] -= 1
+        if not block[1]:
+            blocks.popleft()
+        return slot
 
     def _put_back(self, taken: list[tuple[Limit, float]]) -> None:
         with self._mu:
             for limit, slot in taken:
-                self._slots.setdefault(limit.key, slot)
+                self._slots.setdefault(limit.key, collections.deque()).appendleft([slot, 1])
 
     def _wait(
         self, call: Call, what: str, future_of: Callable[[], concurrent.futures.Future]
@@ -214,8 +241,10 @@ class RateLimits(Middleware):
             name,
             call.project,
             _pending_or(name, future_of),
-            lambda seconds: RateLimited(
-                call.provider, f"(the policy state did not answer in {seconds:g} s)", 1.0
+            lambda seconds: RateLimitUnknown(
+                call.project,
+                call.provider,
+                f"the policy state {self.state.path} did not answer within {seconds:g} s",
             ),
         )
 
@@ -236,37 +265,65 @@ class RateLimits(Middleware):
 
     # -- the worker thread -----------------------------------------------------------------------
 
-    def _reserve(self, limit: Limit) -> None:
-        """Reserve this process's next slot of ``limit`` in the shared schedule."""
+    def _reserve(self, limit: Limit) -> str | None:
+        """Reserve this process's next slots of ``limit`` in the shared schedule (as many as the
+        rate allows in ``SLOT_HORIZON``, at least one); why not, if the state cannot be used."""
         state = self.state
         now = self._clock()
+        count = self._block(limit, time.monotonic())
         try:
             with state.transaction() as con:
                 key = f"{limit.key}|requests"
                 slot = max(state.tat(con, key) or now, now)
-                state.set_tat(con, key, slot + limit.interval)
+                state.set_tat(con, key, slot + count * limit.interval)
+        except (sqlite3.OperationalError, PolicyStateError) as exc:
+            return _unusable(state, exc)
         finally:
             with self._mu:
                 self._reserve_tasks.pop(limit.key, None)
         with self._mu:
-            self._slots[limit.key] = slot
+            self._slots.setdefault(limit.key, collections.deque()).append([slot, count])
+        return None
 
-    def _read_units(self, key: str) -> None:
+    def _block(self, limit: Limit, now: float) -> int:
+        """How many slots to reserve: what this process used over the last ``SLOT_HORIZON``
+        (one more, at least one), at most the rate's own ``SLOT_HORIZON``. Reserving by the
+        limit alone would push the shared schedule ahead of what the processes use."""
+        with self._mu:
+            demand = self._demand.setdefault(limit.key, [0, now, 1])
+            used, since, _ = demand
+            rate = used / max(now - since, 0.01)
+            count = max(1, min(_block_size(limit), int(rate * SLOT_HORIZON) + 1))
+            demand[:] = [0, now, count]
+        return count
+
+    def _read_units(self, key: str) -> str | None:
         state = self.state
         try:
             with state.transaction() as con:
                 tat = state.tat(con, key)
+        except (sqlite3.OperationalError, PolicyStateError) as exc:
+            return _unusable(state, exc)
         finally:
             with self._mu:
                 self._read_tasks.pop(key, None)
         with self._mu:
             self._unit_tats[key] = tat
+        return None
 
     def _take_streams(
         self, call_id: str, limits: tuple[Limit, ...]
-    ) -> tuple[tuple[str, ...], tuple[str, str, float] | None]:
+    ) -> tuple[tuple[str, ...], tuple[str, str, float] | str | None]:
         """Take one stream hold per ``concurrent`` limit: (hold ids, None), or ((), (key, limit,
-        seconds to wait)) when one is full."""
+        seconds to wait)) when one is full, or ((), why) when the state cannot be used."""
+        try:
+            return self._take_streams_in(call_id, limits)
+        except (sqlite3.OperationalError, PolicyStateError) as exc:
+            return (), _unusable(self.state, exc)
+
+    def _take_streams_in(
+        self, call_id: str, limits: tuple[Limit, ...]
+    ) -> tuple[tuple[str, ...], tuple[str, str, float] | None]:
         state = self.state
         holds: list[tuple[str, str]] = []
         with state.transaction() as con:
@@ -284,7 +341,7 @@ class RateLimits(Middleware):
 
     def _charge(self, charges: list[tuple[str, float]], now: float) -> None:
         state = self.state
-        with state.transaction() as con:
+        with _logged("charge units"), state.transaction() as con:
             for key, cost in charges:
                 tat = max(state.tat(con, key) or now, now) + cost
                 state.set_tat(con, key, tat)
@@ -292,7 +349,9 @@ class RateLimits(Middleware):
                     self._unit_tats[key] = max(self._unit_tats.get(key) or 0.0, tat)
 
     def _release(self, hold_ids: list[str]) -> None:
-        with self.state.transaction() as con:
+        """Give stream holds back (a hold the state could not release now is reaped when this
+        process exits)."""
+        with _logged("release stream holds"), self.state.transaction() as con:
             self.state.release(con, hold_ids)
 
     # -- plans -----------------------------------------------------------------------------------
@@ -338,6 +397,11 @@ class RateLimits(Middleware):
         return tuple(plan)
 
 
+SLOT_HORIZON = 0.25
+"""A process reserves the ``requests`` slots it used in this many seconds, plus one (at most this
+many seconds of the rate): N processes leave at most that many slots each unused, and admission
+needs the shared state only once per block."""
+
 SYNC_WAIT_MAX = 0.02
 """The longest wait ``on_limit: wait`` sleeps through on an event loop: a jitter the agent does
 not notice. Longer waits are awaited by the caller instead."""
@@ -357,3 +421,26 @@ def _pending_or(name: str, future_of: Callable[[], concurrent.futures.Future]):
     if waiting is not None and name in waiting:
         return waiting.pop(name)
     return future_of()
+
+
+def _unusable(state: SharedState, exc: BaseException) -> str:
+    if isinstance(exc, PolicyStateError):
+        return str(exc)
+    return f"the policy state {state.path} is busy ({exc}) past {state.timeout:g} s"
+
+
+@contextlib.contextmanager
+def _logged(what: str) -> Iterator[None]:
+    """A background task whose failure only costs accuracy: logged, never raised."""
+    try:
+        yield
+    except (sqlite3.OperationalError, PolicyStateError) as exc:
+        log.warning("rate limits: could not %s: %s", what, str(exc).splitlines()[0])
+
+
+def _block_size(limit: Limit) -> int:
+    return max(1, min(10_000, int(SLOT_HORIZON / limit.interval)))
+
+
+def _left(blocks: collections.deque[list]) -> int:
+    return sum(block[1] for block in blocks)

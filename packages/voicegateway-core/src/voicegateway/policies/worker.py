@@ -6,7 +6,8 @@ whatever needs the shared state (a lease refill, settling spend, a rate-limit de
 for this thread. A caller that can await (``fallback.serve``) awaits the task's future; one that
 cannot waits at most :data:`SYNC_WAIT_ON_LOOP` on an event loop, or :data:`STATE_TIMEOUT` off one.
 
-Periodic work (``every``) runs every ``interval`` seconds and whenever :meth:`wake` is called.
+Periodic work (``every``) runs every ``interval`` seconds, and soon after :meth:`wake`; submitted
+tasks run as soon as they arrive.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +57,7 @@ class PolicyWorker:
         self._pid = -1
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._tick_now = False
         _LIVE.add(self)
 
     def every(self, task: Callable[[], None]) -> None:
@@ -70,6 +73,8 @@ class PolicyWorker:
         return future
 
     def wake(self) -> None:
+        """Run the periodic tasks soon (a fresh snapshot), not waiting for the interval."""
+        self._tick_now = True
         self._start()
         self._wake.set()
 
@@ -90,8 +95,9 @@ class PolicyWorker:
                 self._thread.start()
 
     def _run(self) -> None:
+        next_tick = time.monotonic() + self.interval
         while True:
-            self._wake.wait(self.interval)
+            self._wake.wait(max(0.0, next_tick - time.monotonic()))
             self._wake.clear()
             while True:
                 try:
@@ -105,11 +111,16 @@ class PolicyWorker:
                     future.set_result(task())
                 except BaseException as exc:
                     future.set_exception(exc)
-            for periodic in list(self._periodic):
-                try:
-                    periodic()
-                except Exception:
-                    log.exception("policy worker: %s failed", getattr(periodic, "__name__", "?"))
+            if self._tick_now or time.monotonic() >= next_tick:
+                self._tick_now = False
+                for periodic in list(self._periodic):
+                    try:
+                        periodic()
+                    except Exception:
+                        log.exception(
+                            "policy worker: %s failed", getattr(periodic, "__name__", "?")
+                        )
+                next_tick = time.monotonic() + self.interval
 
     def drain(self, timeout: float = STATE_TIMEOUT) -> None:
         """Run the periodic tasks once more and wait for them (at exit)."""
