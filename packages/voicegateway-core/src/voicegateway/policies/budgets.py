@@ -511,8 +511,8 @@ class Budgets(Middleware):
                 project=scope.project,
                 period=scope.label,
                 threshold=threshold,
-                spend=from_nano(total),
-                limit=from_nano(scope.limit),
+                spend=from_nano(total).normalize(),
+                limit=from_nano(scope.limit).normalize(),
                 action=budget.action,
                 ts=time.time(),
             )
