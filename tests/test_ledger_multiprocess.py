@@ -78,6 +78,10 @@ def storage(tmp_path) -> Path:
 def test_six_writers_a_follower_and_readers_every_record_lands_once(storage):
     spool_dir = storage / "usage.duckdb.spool"
     follower = voicegw("ingest", "--follow", cwd=storage)
+    deadline = time.monotonic() + 60
+    while not (storage / "usage.duckdb").exists():  # its first ingest made the ledger: it runs
+        assert follower.poll() is None and time.monotonic() < deadline, follower.stderr.read()
+        time.sleep(0.05)
     workers = [worker(spool_dir, n, 400, "exit") for n in range(6)]
     reads = []
     while any(w.poll() is None for w in workers) or not reads:
