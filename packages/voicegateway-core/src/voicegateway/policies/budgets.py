@@ -51,6 +51,7 @@ from voicegateway.policies.worker import STATE_TIMEOUT, PolicyWorker, at_exit, r
 log = logging.getLogger("voicegateway.policies")
 
 _UNPLANNED = object()
+_monotonic = time.monotonic
 
 LEASE_IDLE_S = 2.0
 """A lease unused this long is given back, so other processes near the limit can use it."""
@@ -78,12 +79,6 @@ class _Lease:
     last: bool = False  # the last refill found no more room than it granted
     unwritten: int = 0  # settled here, not yet written to the shared state
     used: float = 0.0  # monotonic time of the last admission
-
-
-@dataclass(slots=True)
-class _Admitted:
-    scopes: tuple[Scope, ...]
-    reserved: int
 
 
 @dataclass(slots=True)
@@ -126,7 +121,7 @@ class Budgets(Middleware):
         self.worker = worker or PolicyWorker()
         self._mu = threading.Lock()  # guards the dicts below; never held across I/O
         self._leases: dict[str, _Lease] = {}
-        self._calls: dict[str, _Admitted] = {}
+        self._calls: dict[str, tuple[tuple[Scope, ...], int]] = {}  # call -> (scopes, reserved)
         self._pending: list[tuple[str, float, str, str, str, str | None, int]] = []
         self._outputs: list[tuple[str, int]] = []
         self._known: dict[str, _Known] = {}
@@ -163,9 +158,19 @@ class Budgets(Middleware):
         if budget.action != "block":
             self._tell_if_unenforced(call.project, budget)
             return
-        scopes = self._scopes(call, budget)
+        cached = self._scope_cache.get((call.project, call.provider, call.session_id))
+        if cached is not None and cached[0] > self._clock():
+            scopes = cached[1]
+        else:
+            scopes = self._scopes(call, budget)
         if not scopes:
             return
+        if call.modality != "llm" and not call.chars_pending and not call.audio_pending:
+            # the common case, kept to dict operations: a stream reserves ``reserve_usd``
+            reserved = self._take(scopes, self._reserve_nano(call.project, budget))
+            if reserved is not None:
+                self._calls[call.call_id] = (scopes, reserved)
+                return
         for _ in range(3):  # a refill may first load the rate card, changing the estimate
             estimate = self.estimate(call, budget)
             reserved = None if estimate is None else self._take(scopes, estimate)
@@ -187,7 +192,7 @@ class Budgets(Middleware):
                 raise refused
         else:
             raise BudgetUnknown(call.project, "the policy state gave this process no room")
-        self._calls[call.call_id] = _Admitted(scopes, reserved)
+        self._calls[call.call_id] = (scopes, reserved)
 
     def on_usage(self, call: Call, record: UsageRecord) -> None:
         cost = to_nano(record.cost_usd) if record.cost_usd else 0
@@ -210,19 +215,20 @@ class Budgets(Middleware):
             admitted = self._calls.get(call.call_id)
             if admitted is None or not cost:
                 return
-            use = min(cost, admitted.reserved)
-            admitted.reserved -= use
-            for scope in admitted.scopes:
+            scopes, reserved = admitted
+            use = min(cost, reserved)
+            self._calls[call.call_id] = (scopes, reserved - use)
+            for scope in scopes:
                 lease = self._leases[scope.key]
                 lease.unwritten += cost
                 lease.avail -= cost - use  # what the call cost beyond its reservation
 
     def on_call_end(self, call: Call) -> None:
-        with self._mu:
-            admitted = self._calls.pop(call.call_id, None)
-            if admitted is not None and admitted.reserved:
-                for scope in admitted.scopes:
-                    self._leases[scope.key].avail += admitted.reserved
+        admitted = self._calls.pop(call.call_id, None)
+        if admitted is not None and admitted[1]:
+            with self._mu:
+                for scope in admitted[0]:
+                    self._leases[scope.key].avail += admitted[1]
 
     def _take(self, scopes: tuple[Scope, ...], estimate: int) -> int | None:
         """Reserve ``estimate`` (or, where a lease is the last of its limit's room, what is left)
@@ -240,7 +246,7 @@ class Budgets(Middleware):
                         return None
                     reserve = min(reserve, lease.avail)
                 taken.append(lease)
-            now = time.monotonic()
+            now = _monotonic()
             for lease in taken:
                 lease.avail -= reserve
                 lease.used = now

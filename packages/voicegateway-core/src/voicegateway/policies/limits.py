@@ -122,7 +122,9 @@ class RateLimits(Middleware):
     # -- the chain (event loop) ------------------------------------------------------------------
 
     def on_call_start(self, call: Call) -> None:
-        limits = self.limits(call.project, call.provider)
+        limits = self._plans.get((call.project, call.provider))
+        if limits is None:
+            limits = self.limits(call.project, call.provider)
         if not limits:
             return
         deadline = None
