@@ -55,7 +55,8 @@ JOB = textwrap.dedent("""
         async def calls():
             await asyncio.gather(*(worker(model, counts) for _ in range(IN_FLIGHT)))
         gaps = await measure_loop_gaps(calls(), tick=0.005)
-        print(json.dumps({**counts, "longest_gap": gaps.longest_gap}))
+        duckdb = "duckdb" in sys.modules  # a job process never opens, or imports, the ledger
+        print(json.dumps({**counts, "longest_gap": gaps.longest_gap, "duckdb": duckdb}))
 
     asyncio.run(main())
 """)
@@ -101,6 +102,17 @@ def _jobs(config, processes: int, in_flight: int) -> list[dict]:
     return results
 
 
+def _cli(config, *args: str) -> list[dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "voicegateway.cli", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def test_processes_with_calls_in_flight_spend_a_block_budget_within_the_bound(
     tmp_path, openai_server
 ):
@@ -112,6 +124,7 @@ def test_processes_with_calls_in_flight_spend_a_block_budget_within_the_bound(
     results = _jobs(config, processes, in_flight)
     admitted = sum(r["admitted"] for r in results)
     assert {name for r in results for name in r["refused"]} == {"BudgetExceeded"}
+    assert not any(r["duckdb"] for r in results)
 
     done = subprocess.run(
         [sys.executable, "-m", "voicegateway.cli", "ingest", "--config", str(config)],
@@ -128,6 +141,14 @@ def test_processes_with_calls_in_flight_spend_a_block_budget_within_the_bound(
         (refused,) = con.execute("SELECT count(*) FROM usage WHERE status = 'refused'").fetchone()
     assert served == admitted == distinct == len(openai_server.requests_for("/v1/chat/completions"))
     assert refused == processes * in_flight  # every refusal is in the ledger too
+    [row] = _cli(config, "costs", "--format", "json")
+    assert (row["requests"], row["refused"]) == (admitted, refused)  # refusals apart
+    logged = _cli(config, "logs", "--status", "refused", "--format", "json", "--limit", "100")
+    assert len(logged) == refused
+    assert all(
+        r["error_class"] == "BudgetExceeded" and "budget of $0.2 is used up" in r["reason"]
+        for r in logged
+    )
     assert spent >= limit - call_cost  # the budget is used up, not refused early
     assert spent <= limit + processes * in_flight * call_cost  # the stated bound
 
@@ -149,6 +170,7 @@ def test_lost_state_and_a_held_ledger_fail_closed_without_stalling_the_loop(
     with duckdb.connect(str(db)):  # another process holds the ledger open the whole time
         results = _jobs(config, 4, 2)
     for result in results:
+        assert not result["duckdb"]
         assert result["admitted"] == 0  # block never admits what it cannot know
         assert set(result["refused"]) == {"BudgetUnknown"}
         assert result["longest_gap"] < 0.1  # the loop was never held (the probe ticks 5 ms)

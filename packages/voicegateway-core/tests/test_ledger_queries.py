@@ -154,6 +154,7 @@ def test_grouping_by_keys_and_validation(around):
             "requests",
             "cost_usd",
             "unpriced",
+            "refused",
         } | set(q.COST_UNITS)
         assert "audio_seconds" not in row  # STT and TTS seconds are never summed together
     with pytest.raises(ValueError, match="one period"):
@@ -350,7 +351,9 @@ def test_cli_costs_json_is_a_list_of_rows_with_keys_units_and_exact_cost(around,
     assert [(r["project"], r["day"], r["requests"]) for r in rows][:2] == [
         ("app", "2026-10-31", 1), ("app", "2026-11-01", 2)
     ]  # fmt: skip
-    assert set(rows[0]) == {"project", "day", "requests", "cost_usd", "unpriced", *q.COST_UNITS}
+    assert set(rows[0]) == {
+        "project", "day", "requests", "cost_usd", "unpriced", "refused", *q.COST_UNITS
+    }  # fmt: skip
     assert rows[1]["cost_usd"] == "0.008"  # exact decimal text
     table = voicegw("costs", "--by", "model", cwd=tmp_path)
     assert "gpt-4o-mini" in table.stdout and "0.015" in table.stdout

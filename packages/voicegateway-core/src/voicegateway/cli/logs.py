@@ -7,11 +7,12 @@ from voicegateway.cli.costs import add_report_options, emit, filters, report
 BRIEF = (
     "ts", "project", "modality", "provider", "model", "status", "audio_seconds", "input_tokens",
     "cached_tokens", "output_tokens", "characters", "cost_usd", "ttfb_ms", "duration_ms",
-    "fallback_from", "error_class", "request_id",
+    "fallback_from", "error_class", "reason", "request_id",
 )  # fmt: skip
 """The columns of the table form; JSON and CSV carry every column of the usage view."""
 EXAMPLES = (
     "voicegw logs --status error --limit 20",
+    "voicegw logs --status refused",
     "voicegw logs --since 1h --provider openai --format json",
 )
 
@@ -22,7 +23,9 @@ def add_parser(sub, common) -> None:
     p.add_argument("--provider", help="only this provider")
     p.add_argument("--modality", choices=("stt", "llm", "tts"), help="only this modality")
     p.add_argument(
-        "--status", choices=("ok", "error", "cancelled", "fallback"), help="only this status"
+        "--status",
+        choices=("ok", "error", "cancelled", "fallback", "refused"),
+        help="only this status (refused: a budget or rate limit refused the call; see reason)",
     )
     p.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
     p.set_defaults(run=run)

@@ -129,13 +129,15 @@ def costs(
         stamped = f"(SELECT *, epoch_us(ts) AS us FROM {usage}{where})"
         source = f"(SELECT *, {day} AS day_n FROM {stamped})"
         inner = [*keys, "day_n"]
-    measures = _measures("count(*)", "sum({})", "count(cost_usd)")
+    measures = _measures(_SERVED, "sum({})", f"count(cost_usd) FILTER ({_NOT_REFUSED})", _REFUSED)
     sql = f"SELECT {''.join(k + ', ' for k in inner)}{measures} FROM {source}"
     sql += f" GROUP BY {', '.join(inner)}" if inner else ""
     if period is not None:
         start = "DATE '1970-01-01' + day_n::INTEGER"
         period_sql = start if period == "day" else f"date_trunc('{period}', {start})::DATE"
-        rollup = _measures("sum(requests)::BIGINT", "sum({})", "sum(priced)::BIGINT")
+        rollup = _measures(
+            "sum(requests)::BIGINT", "sum({})", "sum(priced)::BIGINT", "sum(refused)::BIGINT"
+        )
         sql = (
             f"SELECT {''.join(k + ', ' for k in keys)}{period_sql} AS {period}, {rollup} "
             f"FROM ({sql}) GROUP BY ALL"
@@ -143,10 +145,17 @@ def costs(
     order = ", ".join([*keys, *([period] if period else [])])
     sql = f"SELECT * EXCLUDE (priced), requests - priced AS unpriced FROM ({sql})"
     rows = _dicts(con.execute(sql + (f" ORDER BY {order}" if order else ""), params))
-    return [row for row in rows if row["requests"]]
+    return [row for row in rows if row["requests"] or row["refused"]]
 
 
-def _measures(requests: str, total: str, priced: str) -> str:
+_NOT_REFUSED = "WHERE status IS DISTINCT FROM 'refused'"
+_SERVED = f"count(*) FILTER ({_NOT_REFUSED})"
+_REFUSED = "count(*) FILTER (WHERE status = 'refused')"
+"""A refused call (budget, rate limit) is a record with zero units: counted apart, never as a
+request."""
+
+
+def _measures(requests: str, total: str, priced: str, refused: str) -> str:
     """The aggregates of a costs row. Integer units are summed as BIGINT (``::BIGINT`` lets
     DuckDB skip 128-bit accumulation: 1.5x faster over 10M rows); money and seconds stay
     DECIMAL, so sums are exact."""
@@ -156,7 +165,7 @@ def _measures(requests: str, total: str, priced: str) -> str:
     )
     return (
         f"{requests} AS requests, {units}, {total.format('cost_usd')} AS cost_usd, "
-        f"{priced} AS priced"
+        f"{priced} AS priced, {refused} AS refused"
     )
 
 
@@ -255,11 +264,11 @@ def what_if(
         group = tuple(row[k] for k in shown)
         if group not in merged:
             merged[group] = {k: row[k] for k in shown} | dict.fromkeys(
-                ("requests", *COST_UNITS, "unpriced"), 0
+                ("requests", *COST_UNITS, "unpriced", "refused"), 0
             )
             merged[group] |= {"cost_usd": None, "what_if_usd": None, "what_if_detail": []}
         total = merged[group]
-        for name in ("requests", *COST_UNITS, "unpriced"):
+        for name in ("requests", *COST_UNITS, "unpriced", "refused"):
             total[name] += row[name]
         total["cost_usd"] = _add(total["cost_usd"], row["cost_usd"])
         modality, cost = row["modality"], row["cost_usd"]
@@ -329,7 +338,9 @@ def billed_by_day(
     if between is not None:
         since, until = max(since, between[0]), min(until, between[1])
     marks = ", ".join("?" for _ in providers)
-    where = f" WHERE ts >= ? AND ts < ? AND provider IN ({marks})"
+    where = (
+        f" WHERE ts >= ? AND ts < ? AND provider IN ({marks}) AND status IS DISTINCT FROM 'refused'"
+    )
     params: list[object] = [since, until, *providers]
     day = _local_day_sql(con, timezone, where, params)
     seconds = (
