@@ -35,6 +35,7 @@ class Policies(Middleware):
         state = state or _LazyState(get)
         self.budgets = Budgets(get, state, worker=self.worker, **budget_options)  # type: ignore[arg-type]
         self.limits = RateLimits(get, state, worker=self.worker)  # type: ignore[arg-type]
+        self._unlimited = _Unlimited(self.limits)
 
     def applies(self, project: str, provider: str) -> bool:
         """Whether a call of ``project`` on ``provider`` may be refused or made to wait: its
@@ -47,6 +48,8 @@ class Policies(Middleware):
 
     def on_call_start(self, call: Call) -> None:
         self.budgets.on_call_start(call)
+        if self._unlimited[(call.project, call.provider)]:
+            return  # no rate limit applies: spare the step's own look-up
         try:
             self.limits.on_call_start(call)
         except BaseException:
@@ -82,3 +85,15 @@ class _LazyState(SharedState):
     @path.setter
     def path(self, value: Path) -> None:
         self._path = None if str(value) in ("", ".") else Path(value)
+
+
+class _Unlimited(dict):
+    """(project, provider) -> True when no rate limit applies to it (computed once)."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        super().__init__()
+        self._limits = limits
+
+    def __missing__(self, key: tuple[str, str]) -> bool:
+        unlimited = self[key] = not self._limits.limits(*key)
+        return unlimited

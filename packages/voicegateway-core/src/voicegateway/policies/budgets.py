@@ -167,7 +167,8 @@ class Budgets(Middleware):
             return
         if call.modality != "llm" and not call.chars_pending and not call.audio_pending:
             # the common case, kept to dict operations: a stream reserves ``reserve_usd``
-            reserved = self._take(scopes, self._reserve_nano(call.project, budget))
+            reserve = self._reserves.get(call.project) or self._reserve_nano(call.project, budget)
+            reserved = self._take(scopes, reserve)
             if reserved is not None:
                 self._calls[call.call_id] = (scopes, reserved)
                 return
@@ -235,6 +236,18 @@ class Budgets(Middleware):
         from every scope's lease; None when a lease is short."""
         leases = self._leases
         with self._mu:
+            if len(scopes) == 1:  # most budgets: one limit
+                lease = leases.get(scopes[0].key)
+                if lease is None:
+                    return None
+                avail = lease.avail
+                if avail < estimate:
+                    if not lease.last or avail <= 0:
+                        return None
+                    estimate = avail
+                lease.avail = avail - estimate
+                lease.used = _monotonic()
+                return estimate
             reserve = estimate
             taken = []
             for scope in scopes:

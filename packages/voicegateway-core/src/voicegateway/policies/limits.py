@@ -13,9 +13,9 @@
 Admission never waits on the shared state on the event loop: the process's policy worker thread
 (:mod:`.worker`) keeps, per ``requests`` limit, a block of the process's next *slots* reserved in
 the shared schedule (one transaction moves the key's TAT on by ``count * T``; ``count`` is what the
-process used over the last ``SLOT_HORIZON`` seconds, plus one), and a copy of each units key's
-TAT; a call is admitted by comparing its clock with them (dict look-ups), and more slots are
-reserved before the block runs out. A ``concurrent`` limit takes its hold in a worker task. A
+process used over the last ``SLOT_HORIZON`` seconds, at least one), and a copy of each units key's
+TAT; a call is admitted by comparing its clock with them (dict look-ups), and the next block is
+reserved as soon as one is used up. A ``concurrent`` limit takes its hold in a worker task. A
 caller that awaits (``fallback.serve``) awaits what is missing; any other caller waits a bounded
 time. N idle processes leave at most N blocks of a rate unused.
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import sqlite3
 import threading
@@ -101,6 +102,7 @@ class RateLimits(Middleware):
         self._unit_tats: dict[str, float | None] = {}  # "<key>|<unit>" -> its TAT, as last seen
         self._reserve_tasks: dict[str, concurrent.futures.Future] = {}
         self._demand: dict[str, list] = {}  # key -> [slots used, since, last block's size]
+        self._streams: dict[int, tuple[Limit, ...]] = {}  # id(plan) -> its concurrent limits
         self._read_tasks: dict[str, concurrent.futures.Future] = {}
 
     @property
@@ -169,32 +171,39 @@ class RateLimits(Middleware):
         """Admit the call from this process's slots and units (taking a stream hold where a
         ``concurrent`` limit says so), or (key, limit, seconds to wait)."""
         now = self._clock()
-        missing: concurrent.futures.Future | None = None
+        missing: Callable[[], concurrent.futures.Future] | None = None  # what to wait for
         with self._mu:
             for limit in limits:
                 if limit.interval is not None:
                     blocks = self._slots.get(limit.key)
                     if not blocks:
-                        missing = missing or self._reserving(limit)
+                        missing = missing or functools.partial(self._reserving, limit)
                     elif blocks[0][0] - limit.tolerance > now:
                         early = blocks[0][0] - limit.tolerance - now
                         return limit.key, f"requests {limit.requests}", early
                 for unit, _ in limit.units:
                     key = f"{limit.key}|{unit}"
                     if key not in self._unit_tats:
-                        missing = missing or self._reading(key)
+                        missing = missing or functools.partial(self._reading, key)
                         continue
                     early = (self._unit_tats[key] or now) - 60.0 - now
                     if early > 0:
                         return limit.key, f"{unit} per minute", early
             if missing is None:
-                taken = [(lim, self._take_slot(lim)) for lim in limits if lim.interval]
-        if missing is not None:
-            problem = self._wait(call, "slots", lambda: missing)
+                taken = []
+                for limit in limits:
+                    if limit.interval is not None:
+                        taken.append((limit, self._take_slot(limit)))
+        if missing is not None:  # a caller asked again takes the task it awaited
+            problem = self._wait(call, "slots", missing)
             if problem is not None:
                 raise RateLimitUnknown(call.project, call.provider, problem)
             return self._admit(call, limits)
-        streams = tuple(limit for limit in limits if limit.concurrent is not None)
+        streams = self._streams.get(id(limits))
+        if streams is None:
+            streams = self._streams[id(limits)] = tuple(
+                limit for limit in limits if limit.concurrent is not None
+            )
         if streams:
             try:
                 holds, refused = self._wait(
@@ -212,15 +221,13 @@ class RateLimits(Middleware):
                 self._put_back(taken)
                 return refused
             self._open[call.call_id] = holds
-        with self._mu:
-            for limit, _ in taken:  # more slots, reserved before these run out
-                if _left(self._slots[limit.key]) * 2 <= self._demand[limit.key][2]:
-                    self._reserving(limit)
         return None
 
     def _take_slot(self, limit: Limit) -> float:
-        """This process's next slot of ``limit`` (under ``_mu``): used by the call admitted."""
-        self._demand[limit.key][0] += 1
+        """This process's next slot of ``limit`` (under ``_mu``): used by the call admitted;
+        the next block is reserved when this one is used up."""
+        demand = self._demand[limit.key]
+        demand[0] += 1
         blocks = self._slots[limit.key]
         block = blocks[0]
         slot = block[0]
@@ -228,6 +235,8 @@ class RateLimits(Middleware):
         block[1] -= 1
         if not block[1]:
             blocks.popleft()
+        if not blocks and limit.key not in self._reserve_tasks:  # the next block, ahead of use
+            self._reserving_locked(limit)
         return slot
 
     def _put_back(self, taken: list[tuple[Limit, float]]) -> None:
@@ -251,7 +260,11 @@ class RateLimits(Middleware):
         )
 
     def _reserving(self, limit: Limit) -> concurrent.futures.Future:
-        """The worker task reserving ``limit``'s next slot for this process (one at a time)."""
+        """The worker task reserving ``limit``'s next slots for this process (one at a time)."""
+        with self._mu:
+            return self._reserving_locked(limit)
+
+    def _reserving_locked(self, limit: Limit) -> concurrent.futures.Future:
         future = self._reserve_tasks.get(limit.key)
         if future is None or future.cancelled():
             future = self._reserve_tasks[limit.key] = self.worker.submit(
@@ -260,10 +273,11 @@ class RateLimits(Middleware):
         return future
 
     def _reading(self, key: str) -> concurrent.futures.Future:
-        future = self._read_tasks.get(key)
-        if future is None or future.cancelled():
-            future = self._read_tasks[key] = self.worker.submit(lambda: self._read_units(key))
-        return future
+        with self._mu:
+            future = self._read_tasks.get(key)
+            if future is None or future.cancelled():
+                future = self._read_tasks[key] = self.worker.submit(lambda: self._read_units(key))
+            return future
 
     # -- the worker thread -----------------------------------------------------------------------
 
@@ -288,14 +302,14 @@ class RateLimits(Middleware):
         return None
 
     def _block(self, limit: Limit, now: float) -> int:
-        """How many slots to reserve: what this process used over the last ``SLOT_HORIZON``
-        (one more, at least one), at most the rate's own ``SLOT_HORIZON``. Reserving by the
+        """How many slots to reserve: what this process used over the last ``SLOT_HORIZON`` (at
+        least one), at most the rate's own ``SLOT_HORIZON``. Reserving by the
         limit alone would push the shared schedule ahead of what the processes use."""
         with self._mu:
             demand = self._demand.setdefault(limit.key, [0, now, 1])
             used, since, _ = demand
             rate = used / max(now - since, 0.01)
-            count = max(1, min(_block_size(limit), int(rate * SLOT_HORIZON) + 1))
+            count = max(1, min(_block_size(limit), int(rate * SLOT_HORIZON)))
             demand[:] = [0, now, count]
         return count
 
@@ -400,8 +414,8 @@ class RateLimits(Middleware):
 
 
 SLOT_HORIZON = 0.25
-"""A process reserves the ``requests`` slots it used in this many seconds, plus one (at most this
-many seconds of the rate): N processes leave at most that many slots each unused, and admission
+"""A process reserves the ``requests`` slots it used in this many seconds (at least one, at most
+this many seconds of the rate): N processes leave at most one block each unused, and admission
 needs the shared state only once per block."""
 
 SYNC_WAIT_MAX = 0.02
@@ -442,7 +456,3 @@ def _logged(what: str) -> Iterator[None]:
 
 def _block_size(limit: Limit) -> int:
     return max(1, min(10_000, int(SLOT_HORIZON / limit.interval)))
-
-
-def _left(blocks: collections.deque[list]) -> int:
-    return sum(block[1] for block in blocks)
