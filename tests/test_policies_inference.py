@@ -141,7 +141,10 @@ async def test_a_refusal_reaches_the_agent_session_error_event(
           deepgram: {{base_url: "{deepgram_server.url}/v1"}}
         projects:
           app:
-            budget: {{monthly_usd: 100, action: block, providers: {{openai: {{daily_usd: 0.000001}}}}}}
+            budget:
+              monthly_usd: 100
+              action: block
+              providers: {{openai: {{daily_usd: 0.000001}}}}
     """)
     deepgram_server.transcript = "Book a table for two."
     session = AgentSession(
