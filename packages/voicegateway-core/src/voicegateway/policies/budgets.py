@@ -45,7 +45,7 @@ from voicegateway.policies.errors import (
     PolicyStateError,
     dollars,
 )
-from voicegateway.policies.state import SharedState, from_nano, state_path, to_nano
+from voicegateway.policies.state import SharedState, from_nano, to_nano
 from voicegateway.policies.worker import STATE_TIMEOUT, PolicyWorker, at_exit, run_policy_task
 
 log = logging.getLogger("voicegateway.policies")
@@ -79,14 +79,6 @@ class _Lease:
     last: bool = False  # the last refill found no more room than it granted
     unwritten: int = 0  # settled here, not yet written to the shared state
     used: float = 0.0  # monotonic time of the last admission
-
-
-@dataclass(slots=True)
-class _Known:
-    """What the worker last read of a limit, for :meth:`Budgets.exhausted`."""
-
-    spent: int
-    limit: int
 
 
 @dataclass
@@ -124,7 +116,7 @@ class Budgets(Middleware):
         self._calls: dict[str, tuple[tuple[Scope, ...], int]] = {}  # call -> (scopes, reserved)
         self._pending: list[tuple[str, float, str, str, str, str | None, int]] = []
         self._outputs: list[tuple[str, int]] = []
-        self._known: dict[str, _Known] = {}
+        self._known: dict[str, int] = {}  # limit key -> spent plus held, as the worker last read
         self._learned: dict[str, int] = {}
         self._rate_cache: dict[tuple[str, str, str], Any] = {}
         self._plans: dict[str, Any] = {}
@@ -321,8 +313,7 @@ class Budgets(Middleware):
         for scope in self._scopes(call, budget, provider_scopes=provider is not None):
             if scope.period.startswith("session:"):
                 continue
-            known = self._known.get(scope.key)
-            spent = known.spent if known is not None else (0 if scope.limit == 0 else None)
+            spent = self._known.get(scope.key, 0 if scope.limit == 0 else None)
             if spent is not None and spent >= scope.limit * fraction:
                 return (
                     f"project {project!r}: {scope.label} budget {dollars(from_nano(scope.limit))} "
@@ -555,7 +546,7 @@ class Budgets(Middleware):
     def _snapshot(self, con: sqlite3.Connection) -> None:
         """Spend plus holds of every configured day and month limit, and learned outputs."""
         config = self._config()
-        known: dict[str, _Known] = {}
+        known: dict[str, int] = {}
         for name, project in config.projects.items():
             budget = project.budget
             if budget is None:
@@ -568,7 +559,7 @@ class Budgets(Middleware):
                     if scope.period.startswith("session:"):
                         continue
                     spent = self.state.spent(con, scope.project, scope.provider, scope.period)
-                    known[scope.key] = _Known(spent + self.state.held(con, scope.key), scope.limit)
+                    known[scope.key] = spent + self.state.held(con, scope.key)
         self._known = known
         for model in list(self._learned_models()):
             samples = sorted(self.state.outputs(con, model))
@@ -696,8 +687,3 @@ class Budgets(Middleware):
         if cache_key is not None and provider_scopes:
             self._scope_cache[cache_key] = (until, result)
         return result
-
-
-def budget_state(config: Any) -> SharedState:
-    """The shared state of ``config``'s storage, for the CLI."""
-    return SharedState(state_path(config.storage), timeout=STATE_TIMEOUT)

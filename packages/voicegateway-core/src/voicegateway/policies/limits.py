@@ -111,10 +111,6 @@ class RateLimits(Middleware):
             self._state = SharedState.for_storage(self._config().storage, timeout=STATE_TIMEOUT)
         return self._state
 
-    def may_wait(self, project: str, provider: str) -> bool:
-        """Whether a limit of ``project`` on ``provider`` waits (``on_limit: wait``)."""
-        return any(limit.wait > 0 for limit in self.limits(project, provider))
-
     def limits(self, project: str, provider: str) -> tuple[Limit, ...]:
         plan = self._plans.get((project, provider))
         if plan is None:
