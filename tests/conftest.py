@@ -1,7 +1,13 @@
 """Fixtures for tests that cross packages: a voicegw.yaml pointing at the testkit's servers
-(``use_config`` itself comes from the testkit's pytest plugin)."""
+(``use_config`` itself comes from the testkit's pytest plugin), and ``voicegw`` run as a user
+runs it."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +15,22 @@ import voicegateway
 
 OPENAI_KEY = "sk-test-openai-0123456789"
 DEEPGRAM_KEY = "dg-test-0123456789"
+
+
+def voicegw(*args: str, cwd: Path, home: bool = True) -> subprocess.CompletedProcess[str]:
+    """``voicegw ARGS`` in a subprocess started in ``cwd``, without this process's ``VOICEGW_*``
+    variables; ``home``: with ``HOME`` and the cache directory in ``cwd`` too."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEGW_")}
+    if home:
+        env.update(HOME=str(cwd), XDG_CACHE_HOME=str(cwd / "cache"))
+    return subprocess.run(
+        [sys.executable, "-m", "voicegateway.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 @pytest.fixture

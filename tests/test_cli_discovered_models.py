@@ -5,31 +5,18 @@ user runs the command (a real subprocess, a real voicegw.yaml)."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from voicegateway_testkit.servers.ollama import OllamaServer
 
-
-def voicegw(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VOICEGW_CONFIG", "VOICEGW_PROFILE")}
-    return subprocess.run(
-        [sys.executable, "-m", "voicegateway.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+from .conftest import voicegw
 
 
 def providers_json(cwd: Path) -> dict[str, dict]:
-    result = voicegw("providers", "--json", cwd=cwd)
+    result = voicegw("providers", "--json", cwd=cwd, home=False)
     assert result.returncode == 0, result.stderr
     return {row["id"]: row for row in json.loads(result.stdout)}
 
@@ -47,7 +34,7 @@ def test_lists_the_models_the_configured_ollama_serves(tmp_path):
             f"providers:\n  ollama:\n    base_url: {server.url}/v1\n"
         )
         rows = providers_json(tmp_path)
-        table = voicegw("providers", cwd=tmp_path).stdout
+        table = voicegw("providers", cwd=tmp_path, home=False).stdout
 
     ollama = rows["ollama"]
     assert ollama["discovery_error"] is None
@@ -70,7 +57,7 @@ def test_says_clearly_when_no_ollama_server_answers(tmp_path, closed_port):
         f"providers:\n  ollama:\n    base_url: http://127.0.0.1:{closed_port}/v1\n"
     )
     rows = providers_json(tmp_path)
-    result = voicegw("providers", cwd=tmp_path)
+    result = voicegw("providers", cwd=tmp_path, home=False)
 
     ollama = rows["ollama"]
     assert ollama["discovery_error"].startswith(
@@ -87,7 +74,7 @@ def test_says_clearly_when_no_ollama_server_answers(tmp_path, closed_port):
 
 def test_a_broken_voicegw_yaml_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "voicegw.yaml").write_text("providers:\n  ollama:\n    base_ur1: nowhere\n")
-    result = voicegw("providers", "--format", "json", cwd=tmp_path)
+    result = voicegw("providers", "--format", "json", cwd=tmp_path, home=False)
 
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == (

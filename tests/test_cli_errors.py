@@ -4,26 +4,11 @@ does and shows an example."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from voicegateway.cli import build_parser
 
-
-def voicegw(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEGW_")}
-    env.update(HOME=str(cwd), XDG_CACHE_HOME=str(cwd / "cache"))
-    return subprocess.run(
-        [sys.executable, "-m", "voicegateway.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+from .conftest import voicegw
 
 
 def commands() -> dict[str, object]:

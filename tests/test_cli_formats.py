@@ -7,9 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from decimal import Decimal
 from pathlib import Path
@@ -19,19 +16,9 @@ import pytest
 from voicegateway.ledger.spool import Spooler
 from voicegateway.metering.records import UsageRecord
 
+from .conftest import voicegw
+
 NOISY = 0.08866666666666667  # 1330 samples at 15 kHz: a float that prints with binary noise
-
-
-def voicegw(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEGW_")}
-    env.update(HOME=str(cwd), XDG_CACHE_HOME=str(cwd / "cache"))
-    return subprocess.run(
-        [sys.executable, "-m", "voicegateway.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
 
 
 @pytest.fixture

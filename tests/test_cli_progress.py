@@ -16,6 +16,8 @@ from voicegateway.cli.progress import Progress
 from voicegateway.ledger.spool import Spooler
 from voicegateway.metering.records import UsageRecord
 
+from .conftest import voicegw
+
 
 def read_all(fd: int) -> str:
     chunks = []
@@ -47,17 +49,6 @@ def voicegw_on_a_terminal(*args: str, cwd: Path) -> tuple[int, str, str]:
         out = process.stdout.read()
     os.close(primary)
     return process.returncode, out, terminal
-
-
-def voicegw_piped(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEGW_")}
-    return subprocess.run(
-        [sys.executable, "-m", "voicegateway.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
 
 
 @pytest.fixture
@@ -99,7 +90,7 @@ def test_ingest_of_a_backlog_shows_progress_on_a_terminal_and_nothing_when_piped
         spool = Spooler(backlog / "usage.duckdb.spool")
         spool.append(UsageRecord(f"d{n}", "llm", "openai", "gpt-4o-mini", "app"))
         spool.close()
-    piped = voicegw_piped("ingest", cwd=backlog)
+    piped = voicegw("ingest", cwd=backlog, home=False)
     assert piped.returncode == 0
     assert (piped.stdout, piped.stderr) == ("ingested 2 records from 2 spool files\n", "")
 
@@ -108,6 +99,6 @@ def test_export_shows_it_is_under_way_on_a_terminal_only(backlog):
     status, out, terminal = voicegw_on_a_terminal("export", "usage.csv", cwd=backlog)
     assert status == 0 and out == "wrote 3 records to usage.csv (csv)\n"
     assert "\rexporting to usage.csv, 0 s" in terminal
-    piped = voicegw_piped("export", "again.csv", cwd=backlog)
+    piped = voicegw("export", "again.csv", cwd=backlog, home=False)
     assert (piped.returncode, piped.stderr) == (0, "")
     assert piped.stdout == "wrote 3 records to again.csv (csv)\n"
