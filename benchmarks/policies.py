@@ -13,8 +13,10 @@ an asyncio loop, awaiting what it must, as ``fallback.serve`` does).
   (one every 2 ms, cold caches) next to a call with no policy measured the same way.
 - policies_sigstop: processes admitting while another is stopped (SIGSTOP) in the middle of a
   transaction on the shared state: the longest time one ``on_call_start`` held the event loop is at
-  most 2 ms with one process (target); with 8 it is shown (on 2 vCPUs the operating system
-  preempts 8 busy processes for milliseconds, inside an admission or not). The loop is never made
+  most 2 ms with one process, and its CPU time at most 2 ms at the 99.9th percentile with 8
+  (targets; the maximum, a garbage collection now and then, is shown); the wall clock with 8 is
+  shown (on 2 vCPUs the operating system preempts 8 busy processes for milliseconds, inside an
+  admission or not). The loop is never made
   to wait on the lock: admissions go on from leases and slots, and a refill gives up after
   ``STATE_TIMEOUT``.
 """
@@ -44,6 +46,7 @@ config = Config.model_validate(json.loads(sys.argv[1]))
 start_at, calls, gap = float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 step = Policies(config)
 reasons = set()
+cpu = []  # the thread's CPU time of each on_call_start: what it did, not how long it was off CPU
 
 async def admit(call, held):
     # nanoseconds from the first on_call_start to the call admitted; None when refused
@@ -51,21 +54,24 @@ async def admit(call, held):
     first = None
     try:
         while True:
-            t0 = time.perf_counter_ns()
+            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             first = first or t0
             try:
                 step.on_call_start(call)
                 t1 = time.perf_counter_ns()
                 held.append(t1 - t0)
+                cpu.append(time.thread_time_ns() - c0)
                 return t1 - first
             except AdmissionPending as pending:
                 held.append(time.perf_counter_ns() - t0)
+                cpu.append(time.thread_time_ns() - c0)
                 try:
                     await asyncio.wait_for(asyncio.wrap_future(pending.future), pending.timeout)
                 except TimeoutError:
                     return None
             except Refused as exc:
                 held.append(time.perf_counter_ns() - t0)
+                cpu.append(time.thread_time_ns() - c0)
                 reasons.add(str(exc)[:200])
                 return None
     finally:
@@ -97,10 +103,10 @@ async def main():
         for _ in range(calls):
             refused += await one(max(gap, 0.0), latency, held, baseline, sleep=gap > 0)
     else:  # all at once, spread over a second
-        spread = (one(i / calls, latency, held, baseline) for i in range(calls))
+        spread = [one(i / calls, latency, held, baseline) for i in range(calls)]
         refused = sum(await asyncio.gather(*spread))
-    print(json.dumps({"latency": latency, "held": held, "baseline": baseline, "refused": refused,
-                      "reasons": sorted(reasons)}))
+    print(json.dumps({"latency": latency, "held": held, "baseline": baseline, "cpu": cpu,
+                      "refused": refused, "reasons": sorted(reasons)}))
 
 asyncio.run(main())
 """
@@ -195,8 +201,8 @@ def bench_rate() -> tuple[float, float, str]:
 
 
 def bench_sigstop() -> tuple[float, float, str]:
-    """The target is on one process: with 8 on 2 vCPUs the operating system preempts them for
-    milliseconds at a time, inside an admission or not (shown, with its p99)."""
+    """Targets: the wall clock with one process, the CPU time with 8 (on 2 vCPUs the operating
+    system preempts 8 busy processes for milliseconds at a time, inside an admission or not)."""
     from voicegateway.config.schema import Config
     from voicegateway.policies.state import state_path
 
@@ -223,21 +229,26 @@ def bench_sigstop() -> tuple[float, float, str]:
             )
             results = _run(config, processes, 200, gap=0.0, holder_at=stop_one_inside_a_transaction)
             held = [v for r in results for v in r["held"]]
-            found[processes] = (max(held) / 1e6, _percentile(held, 0.99), results)
+            cpu = [v for r in results for v in r["cpu"]]
+            cpu_top = (_percentile(cpu, 0.999) / 1e3, max(cpu) / 1e6)  # ms
+            found[processes] = (max(held) / 1e6, _percentile(held, 0.99), cpu_top, results)
     finally:
         for holder in holders:
             holder.send_signal(signal.SIGKILL)
             holder.wait()
-    (one, one_p99, _), (eight, eight_p99, results) = found[1], found[8]
+    (one, one_p99, _, _), (eight, eight_p99, eight_cpu, results) = found[1], found[8]
     admitted = sum(len(r["latency"]) for r in results)
     refused = sum(r["refused"] for r in results)
     detail = (
         f"a process stopped inside a state transaction: longest hold of the loop by one "
         f"admission {one:.2f} ms with 1 process (<= 2 ms), p99 {one_p99:.0f} µs; with 8 "
-        f"processes {eight:.2f} ms, p99 {eight_p99:.0f} µs; {admitted} admitted from leases and "
-        f"slots, {refused} refused once the state was needed and did not answer"
+        f"processes {eight:.2f} ms of wall clock, p99 {eight_p99:.0f} µs; on the CPU p99.9 "
+        f"{eight_cpu[0]:.2f} ms (<= 2 ms), max {eight_cpu[1]:.2f} ms (a garbage collection): the "
+        "rest is the process waiting for a CPU; "
+        f"{admitted} admitted from leases and slots, {refused} refused once the state was "
+        "needed and did not answer"
     )
-    return one / 2.0, 1.0, detail
+    return max(one, eight_cpu[0]) / 2.0, 1.0, detail
 
 
 def _per_call(step, project: str) -> float:
