@@ -51,7 +51,8 @@ def make_llm(request: BuildRequest) -> Any:
 
 def _client(request: BuildRequest, *, timeout: Any, max_retries: int) -> Any:
     """The client the plugin would build itself (same default timeouts and pool, no SDK retries:
-    LiveKit owns retries), with the usage correction."""
+    LiveKit owns retries), with the usage correction. A proxy's login from the configured URL
+    goes as the ``Authorization`` header; the key keeps its own (``x-api-key``)."""
     import anthropic
     import httpx2 as httpx
 
@@ -59,6 +60,7 @@ def _client(request: BuildRequest, *, timeout: Any, max_retries: int) -> Any:
         api_key=request.api_key,
         base_url=request.base_url,
         max_retries=max_retries,
+        default_headers={"Authorization": request.authorization} if request.authorization else None,
         http_client=httpx.AsyncClient(
             timeout=timeout or httpx.Timeout(5.0, read=30.0),
             follow_redirects=True,

@@ -18,6 +18,7 @@ from typing import Any
 
 from voicegateway.hookspecs import hookimpl
 from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.url_credentials import refuse_login
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -56,6 +57,7 @@ def speech_model(model: str) -> str:
 def make_stt(request: BuildRequest) -> Any:
     from voicegateway_assemblyai.stt import STT
 
+    refuse_login("assemblyai", request.authorization, "Authorization: <key>")
     kwargs: dict[str, Any] = {
         "model": speech_model(request.model),
         "api_key": request.api_key,

@@ -5,8 +5,9 @@ HTTP clients log the URL of each request (httpx: ``HTTP Request: POST <url>`` at
 LiveKit workers log INFO) and quote it in their errors, so a URL must never carry a secret. The
 core splits them off when it resolves a provider: the URL handed to the plugin is clean, the
 ``user:password`` becomes the ``Authorization: Basic`` header httpx would have sent for it, and a
-key parameter becomes the provider's key, sent in the provider's own key header. Standard library
-only.
+key parameter becomes the provider's key, sent in the provider's own key header. A provider whose
+key itself travels in ``Authorization`` cannot send both: its factory refuses the login
+(:func:`refuse_login`). Standard library only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import base64
 import re
 import urllib.parse
 from dataclasses import dataclass, field
+
+from voicegateway.errors import ProviderUnavailable
 
 _KEY_PARAMS = re.compile(r"^(api[-_]?key|key|access[-_]?token|token|auth|authorization)$", re.I)
 """Query parameters that carry an API key."""
@@ -63,3 +66,17 @@ def redact_url(url: str) -> str:
         shown = [(n, "***" if _SECRET_PARAMS.search(n) else v) for n, v in pairs]
         parts = parts._replace(query=urllib.parse.urlencode(shown, safe="*"))
     return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def refuse_login(provider: str, authorization: str | None, key_header: str) -> None:
+    """Raise when the configured URL held a ``user:password@`` login for a provider whose key is
+    sent as ``key_header`` (``Authorization: Token <key>``): one header cannot carry both, and
+    dropping either fails every call (401 from the proxy or from the provider)."""
+    if authorization:
+        raise ProviderUnavailable(
+            f"{provider}: its base_url holds a user:password@ login, which would be sent as the "
+            f"Authorization header, but {provider} sends its API key in that header "
+            f"({key_header}): both cannot be sent. Remove the login from the base_url "
+            f"(providers.{provider}.base_url or base_url=), or have the proxy take it somewhere "
+            "else (another header, a key parameter such as ?api-key=, or its network)"
+        )

@@ -13,6 +13,7 @@ from typing import Any
 
 from voicegateway.hookspecs import hookimpl
 from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.url_credentials import refuse_login
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -34,6 +35,7 @@ MODELS = (
 
 
 def _url(request: BuildRequest, path: str) -> str:
+    refuse_login("deepgram", request.authorization, "Authorization: Token <key>")
     return (request.base_url or DEFAULT_BASE_URL).rstrip("/") + path
 
 

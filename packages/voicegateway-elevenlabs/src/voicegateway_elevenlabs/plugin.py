@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from voicegateway.hookspecs import hookimpl
+from voicegateway.login_session import session_with_login
 from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
 
 VOICEGATEWAY_PLUGIN_API = 1
@@ -45,6 +46,11 @@ def make_tts(request: BuildRequest) -> Any:
         "encoding": encoding,
         "http_session": request.http_session,
     }
+    if request.authorization:
+        # a proxy's login: on every request and websocket, beside the key's own header
+        kwargs["http_session"] = session_with_login(
+            "elevenlabs", request.http_session, request.authorization
+        )
     if request.base_url:
         kwargs["base_url"] = request.base_url.rstrip("/")
     if request.voice:

@@ -15,6 +15,7 @@ from voicegateway.hookspecs import hookimpl
 from voicegateway.metering.meters import meter_stt
 from voicegateway.metering.records import UsageRecord
 from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.url_credentials import refuse_login
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -48,6 +49,7 @@ def make_stt(request: BuildRequest) -> Any:
 
 
 def _common(request: BuildRequest) -> dict[str, Any]:
+    refuse_login("groq", request.authorization, "Authorization: Bearer <key>")
     kwargs: dict[str, Any] = {"model": request.model, "api_key": request.api_key}
     if request.base_url:
         kwargs["base_url"] = request.base_url
