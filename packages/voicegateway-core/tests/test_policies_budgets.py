@@ -328,3 +328,22 @@ def test_voicegw_budgets_shows_limits_spend_remaining_projection(tmp_path, capsy
     assert "app" in out and "limit ($)" in out and "10.0000" in out and "monthly" in out
     assert main(["budgets", "--config", str(path), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["project"] == "app"
+
+
+def test_a_finished_conversation_leaves_no_lease_behind(state, monkeypatch):
+    from voicegateway.policies import budgets as module
+
+    step = Budgets(config({"per_session_usd": "1", "action": "block"}), state)
+    for session in ("s1", "s2", "s3"):
+        run(step, "0.01", session=session)
+    with state.transaction() as con:
+        assert con.execute("SELECT count(*) FROM holds").fetchone()[0] == 3  # one per session
+    monkeypatch.setattr(module, "LEASE_IDLE_S", 0.0)
+    monkeypatch.setattr(module, "FORGET_S", 0.0)
+    step.sync()  # leases given back, then forgotten: a process serving many calls stays small
+    with state.transaction() as con:
+        assert con.execute("SELECT count(*) FROM holds").fetchone()[0] == 0
+    assert not step._leases
+    run(step, "0.01", session="s1")  # the session's spend is still counted
+    with state.transaction() as con:
+        assert state.spent(con, "app", None, "session:s1") == 20_000_000

@@ -56,6 +56,9 @@ _monotonic = time.monotonic
 LEASE_IDLE_S = 2.0
 """A lease unused this long is given back, so other processes near the limit can use it."""
 
+FORGET_S = 60.0
+"""A lease that holds nothing and was not used this long is forgotten (its row deleted)."""
+
 MIN_SAMPLES = 10
 """Recent calls of a model needed before its learned output estimate replaces the default."""
 
@@ -212,16 +215,19 @@ class Budgets(Middleware):
             use = min(cost, reserved)
             self._calls[call.call_id] = (scopes, reserved - use)
             for scope in scopes:
-                lease = self._leases[scope.key]
-                lease.unwritten += cost
-                lease.avail -= cost - use  # what the call cost beyond its reservation
+                lease = self._leases.get(scope.key)
+                if lease is not None:  # else its state file was replaced since the admission
+                    lease.unwritten += cost
+                    lease.avail -= cost - use  # what the call cost beyond its reservation
 
     def on_call_end(self, call: Call) -> None:
         admitted = self._calls.pop(call.call_id, None)
         if admitted is not None and admitted[1]:
             with self._mu:
                 for scope in admitted[0]:
-                    self._leases[scope.key].avail += admitted[1]
+                    lease = self._leases.get(scope.key)
+                    if lease is not None:
+                        lease.avail += admitted[1]
 
     def _take(self, scopes: tuple[Scope, ...], estimate: int) -> int | None:
         """Reserve ``estimate`` (or, where a lease is the last of its limit's room, what is left)
@@ -542,6 +548,23 @@ class Budgets(Middleware):
                 self._leases[key].last = False
         for key, hold_id, avail in idle:
             self.state.grow_hold(con, hold_id, key, -avail)
+        self._forget_unused(con, now)
+
+    def _forget_unused(self, con: sqlite3.Connection, now: float) -> None:
+        """Drop leases that hold nothing and were not used for a while (a per-session limit
+        makes one per conversation): their rows in the state and their local records."""
+        with self._mu:
+            stale = [
+                (key, lease.hold_id)
+                for key, lease in self._leases.items()
+                if lease.avail == 0 and not lease.unwritten and now - lease.used > FORGET_S
+            ]
+        for key, hold_id in stale:
+            if con.execute("DELETE FROM holds WHERE id = ? AND amount <= 0", (hold_id,)).rowcount:
+                with self._mu:
+                    lease = self._leases.get(key)
+                    if lease is not None and lease.avail == 0 and not lease.unwritten:
+                        del self._leases[key]
 
     def _snapshot(self, con: sqlite3.Connection) -> None:
         """Spend plus holds of every configured day and month limit, and learned outputs."""
