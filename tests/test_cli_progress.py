@@ -102,3 +102,28 @@ def test_export_shows_it_is_under_way_on_a_terminal_only(backlog):
     piped = voicegw("export", "again.csv", cwd=backlog, home=False)
     assert (piped.returncode, piped.stderr) == (0, "")
     assert piped.stdout == "wrote 3 records to again.csv (csv)\n"
+
+
+def large_export(directory: Path, rows: int) -> Path:
+    """A generic-format CSV of ``rows`` billed lines over three days."""
+    path = directory / "usage-export.csv"
+    lines = ["provider,model,day,leg,input_tokens,cost_usd"]
+    lines += [f"openai,gpt-4o-mini,2026-11-0{2 + n % 3},llm,{n},0.000001" for n in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_reconcile_of_large_exports_shows_each_file_on_a_terminal_only(backlog):
+    large_export(backlog, 20_000)
+    (backlog / "small.csv").write_text(
+        "provider,model,day,leg,input_tokens\nopenai,gpt-4o-mini,2026-11-05,llm,7\n"
+    )
+    files = ("usage-export.csv", "small.csv")
+    status, out, terminal = voicegw_on_a_terminal("reconcile", *files, cwd=backlog)
+    assert "\rreading usage-export.csv (1 of 2), 0 s" in terminal
+    assert "\rreading small.csv (2 of 2), 0 s" in terminal
+    assert terminal.endswith("\r")  # erased before anything else is written
+    assert "openai" in out and "rows flagged" in out
+
+    piped = voicegw("reconcile", *files, cwd=backlog, home=False)
+    assert (piped.returncode, piped.stdout, piped.stderr) == (status, out, "")

@@ -101,6 +101,19 @@ def test_readers_are_held_to_the_contract(tmp_path):
         read_exports([path], lambda p: broken)
 
 
+def test_each_line_and_page_read_is_counted_as_it_is_read(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("provider,model,day,leg\n" + "acme,m,2026-11-02,llm\n" * 1200)
+    seen = []
+    [read] = read_exports([path], lambda p: generic_reader(), lambda: seen.append(1))
+    assert len(read.lines) == len(seen) == 1200
+    start = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
+    page = Page("usage.json:[0]", start, start + datetime.timedelta(days=1), None)
+    items = [line(), page, line()]
+    read_exports([path], lambda p: reader("acme-csv", b"", items), lambda: seen.append(1))
+    assert len(seen) == 1203
+
+
 def export(lines, name="acme-csv", path="a.csv", **options) -> Export:
     return Export(Path(path), reader(name, b"", **options), list(lines))
 

@@ -136,7 +136,7 @@ def _run(args) -> int:
     pick = _forced(args.reader, readers, fallback)
     if pick is None:
         pick = lambda path: run.pick_reader(path, readers, fallback)  # noqa: E731
-    exports = run.read_exports(args.files, pick)
+    exports = _read(args.files, pick)
     found = run.scopes(exports, since, until, accounts)
     for scope in found.values():
         _zone(scope.timezone)
@@ -182,6 +182,20 @@ def _ours(args, found) -> dict:
     except (LedgerBusy, SchemaError, OSError, duckdb.Error) as exc:  # voicegw.yaml: cli.main
         raise BadInput(f"cannot read the ledger: {exc}") from None
     return ours
+
+
+def _read(paths: list[Path], pick) -> list:
+    """Every file read in full, one after the other, with a progress line on a terminal (stderr):
+    the file being read and how many of its lines were read so far."""
+    from voicegateway.cli.progress import Progress
+    from voicegateway.reconcile.run import read_exports
+
+    exports = []
+    for number, path in enumerate(paths, 1):
+        label = f"reading {path.name} ({number} of {len(paths)})"
+        with Progress(label, unit="lines") as progress:
+            exports += read_exports([path], pick, progress.advance)
+    return exports
 
 
 def _forced(name, readers, fallback):

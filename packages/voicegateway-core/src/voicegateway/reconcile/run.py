@@ -84,15 +84,19 @@ def _sniffs(reader: UsageReader, name: str, head: bytes) -> bool:
         return False
 
 
-def read_exports(paths: Iterable[Path], pick) -> list[Export]:
-    """Read every file fully with the reader ``pick(path)`` chooses. Raises ``ExportError``
-    (malformed file) or :class:`BadInput` before anything is compared."""
+def read_exports(
+    paths: Iterable[Path], pick, seen: Callable[[], object] = lambda: None
+) -> list[Export]:
+    """Read every file fully with the reader ``pick(path)`` chooses, calling ``seen()`` after
+    each line or page (a progress count). Raises ``ExportError`` (malformed file) or
+    :class:`BadInput` before anything is compared."""
     exports = []
     for path in paths:
         reader = pick(path)
         lines, pages = [], []
         try:
             for item in reader.read(path):
+                seen()
                 if isinstance(item, Page):
                     pages.append(item)
                 else:
@@ -281,7 +285,9 @@ def theirs_by_key(
     formats that give the same figure for a key (a usage report and a cost report both giving
     tokens) must agree, and one format's files must not overlap, so nothing is counted twice."""
     per_reader: dict[Key, dict[str, Theirs]] = {}
-    files: dict[tuple[str, Key], list[tuple[Path, Span | None]]] = {}
+    # per format and key, the distinct (file, part of the day) billed, in order: a large
+    # export's many lines of one key are checked against the other files once, not each other
+    files: dict[tuple[str, Key], dict[tuple[Path, Span | None], None]] = {}
     for export in exports:
         for line in export.lines:
             scope = found[line.provider]
@@ -295,14 +301,14 @@ def theirs_by_key(
                         f"account {line.account!r} ({line.source}) is not in --account-map"
                     )
             key = Key(line.provider, line.model, line.day, line.leg, project)
-            billed = files.setdefault((export.reader.name, key), [])
+            billed = files.setdefault((export.reader.name, key), {})
             for seen, covers in billed:
                 if seen != export.path and _overlap(covers, line.covers):
                     raise BadInput(
                         f"{seen} and {export.path} both bill {_describe(key)}: the files "
                         "overlap; pass each period once"
                     )
-            billed.append((export.path, line.covers))
+            billed[export.path, line.covers] = None
             per_reader.setdefault(key, {}).setdefault(export.reader.name, Theirs()).add(line)
     return {key: _merge_readers(key, by_reader) for key, by_reader in per_reader.items()}
 
