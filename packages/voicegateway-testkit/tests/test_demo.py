@@ -160,3 +160,29 @@ def test_the_ollama_check_never_shows_the_credentials_of_the_base_url():
         problem = ollama_problem(settings, "llama3.2")
 
     assert problem == f"the Ollama server at {url} has not pulled llama3.2 (it has: qwen2.5:0.5b)"
+
+
+def test_the_models_loading_are_named_on_a_terminal_and_nothing_is_written_when_piped():
+    import io
+    import pty
+
+    from voicegateway_testkit.demo import load_models, piper_voice
+
+    primary, secondary = pty.openpty()
+    shown = []
+
+    def whisper() -> None:  # what the terminal shows while this one loads
+        shown.append(os.read(primary, 4096).decode())
+
+    with os.fdopen(secondary, "w") as terminal:
+        load_models([("the Piper voice", piper_voice), ("the Whisper model", whisper)], terminal)
+    erased = os.read(primary, 4096).decode()
+    os.close(primary)
+    assert shown[0].startswith("\rloading the Piper voice (1 of 2), 0 s")
+    assert shown[0].endswith("\rloading the Whisper model (2 of 2), 0 s")
+    assert erased.endswith("\r") and "loading" not in erased
+    assert piper_voice() is piper_voice()  # loaded once: the caller's lines do not load it again
+
+    piped = io.StringIO()
+    load_models([("the Piper voice", piper_voice)], piped)
+    assert piped.getvalue() == ""

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -80,20 +81,36 @@ def ollama_problem(settings, model: str) -> str | None:
     return None
 
 
-def caller_voice(sentences: list[str]) -> list[bytes]:
-    """Each sentence spoken by Piper, as 16-bit PCM at :data:`MIC_RATE`.
-
-    The caller stands in for a person on the phone, whose voice costs the agent nothing: it is
-    made with the Piper engine directly (the voice the piper provider loads, loaded once), not
-    through ``voicegateway.inference``, so it is not metered as the agent's TTS spend. It runs
-    before the session starts: nothing else uses Piper's (process-global) phonemizer meanwhile."""
-    from livekit import rtc
-
+def piper_voice():
+    """The Piper voice the caller and the agent (``mouth``) speak with, loaded once per process."""
     from voicegateway_piper.plugin import BUNDLED_VOICE, PiperSettings, voice_files
     from voicegateway_piper.tts import VoiceOptions, load_voice
 
     model, config = voice_files(BUNDLED_VOICE, PiperSettings())
-    voice = load_voice(VoiceOptions(str(model), str(config)))
+    return load_voice(VoiceOptions(str(model), str(config)))
+
+
+def load_models(models: Sequence[tuple[str, Callable[[], object]]], stream=None) -> None:
+    """Run each ``(name, load)`` in turn, naming the model being loaded on a progress line when
+    ``stream`` (stderr) is a terminal: loading takes seconds and otherwise shows nothing, so
+    piped output is unchanged."""
+    from voicegateway.cli.progress import Progress
+
+    for number, (name, load) in enumerate(models, 1):
+        with Progress(f"loading {name} ({number} of {len(models)})", stream=stream):
+            load()
+
+
+def caller_voice(sentences: list[str]) -> list[bytes]:
+    """Each sentence spoken by Piper, as 16-bit PCM at :data:`MIC_RATE`.
+
+    The caller stands in for a person on the phone, whose voice costs the agent nothing: it is
+    made with the Piper engine directly (:func:`piper_voice`), not through
+    ``voicegateway.inference``, so it is not metered as the agent's TTS spend. It runs before
+    the session starts: nothing else uses Piper's (process-global) phonemizer meanwhile."""
+    from livekit import rtc
+
+    voice = piper_voice()
     spoken = []
     for sentence in sentences:
         chunks = list(voice.synthesize(sentence))
@@ -254,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     directory = args.dir.resolve()
 
     import voicegateway
+    from voicegateway import inference
 
     started = datetime.now(UTC)
     clock = time.perf_counter()
@@ -271,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"LLM: ollama/{args.ollama_model} at {ollama.base_url}")
     gateway = voicegateway.configure(path, profile=SCRIPTED_PROFILE if scripted else None)
 
+    # loaded here, named on a terminal while they load, not in the conversation's first turn
+    ears = inference.STT("ears").plugin
+    load_models([("the Piper voice", piper_voice), (f"the Whisper model {ears.model}", ears.load)])
     print("speaking the caller's lines with Piper...", flush=True)
     utterances = caller_voice(CALLER)
     print("\nconversation (Whisper hears, the LLM answers, Piper speaks):")

@@ -97,6 +97,10 @@ class WhisperSTT(stt.STT):
         """Start loading the model in the background, so the first utterance does not wait."""
         _engines.prewarm(self._engine)
 
+    def load(self) -> None:
+        """Load the model now unless it is loaded. Blocking: never call it on the event loop."""
+        _engines.get(self._engine)
+
     async def _recognize_impl(
         self,
         buffer: utils.AudioBuffer,
