@@ -347,3 +347,19 @@ def test_a_finished_conversation_leaves_no_lease_behind(state, monkeypatch):
     run(step, "0.01", session="s1")  # the session's spend is still counted
     with state.transaction() as con:
         assert state.spent(con, "app", None, "session:s1") == 20_000_000
+
+
+def test_another_programs_database_is_never_written_into(tmp_path):
+    import sqlite3 as sqlite
+
+    path = tmp_path / "policies.sqlite"
+    with sqlite.connect(path) as con:
+        con.execute("CREATE TABLE invoices (id INTEGER)")
+    step = Budgets(config({"daily_usd": 1, "action": "block"}), SharedState(path))
+    with pytest.raises(BudgetUnknown) as caught:
+        run(step, "0.01")
+    assert "not a VoiceGateway policy state" in str(caught.value) and str(path) in str(caught.value)
+    with sqlite.connect(path) as con:
+        tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master")}
+        (journal,) = con.execute("PRAGMA journal_mode").fetchone()
+    assert tables == {"invoices"} and journal == "delete"  # untouched

@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS outputs (model TEXT NOT NULL, ts REAL NOT NULL, token
 CREATE INDEX IF NOT EXISTS outputs_model ON outputs (model, ts);
 """
 
+_OURS = frozenset(
+    ("meta", "settled", "spend_day", "spend_session", "holds", "gcra", "events", "outputs")
+) | {"spend"}  # the 0.1 state's table, dropped when it is opened
+"""The tables a policy state may hold; any other makes the file another program's."""
+
 KEEP_SETTLED_IDS = 3 * 86400.0
 """How long a settled record's id is kept: an ingest more than this late finds no id and takes
 the record as already counted by its job (docs/policies.md, "The shared state")."""
@@ -158,11 +163,19 @@ class SharedState:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
+                tables = {
+                    name
+                    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+                if tables - _OURS:  # another program's database: never write into it
+                    raise sqlite3.DatabaseError(
+                        "not a VoiceGateway policy state (it has tables "
+                        + ", ".join(sorted(tables - _OURS)[:5])
+                        + ")"
+                    )
                 con.execute("PRAGMA journal_mode=WAL")
                 con.execute("PRAGMA synchronous=NORMAL")
-                foreign = con.execute(
-                    "SELECT 1 FROM sqlite_master WHERE name = 'spend' AND type = 'table'"
-                ).fetchone()
+                old_state = "spend" in tables
                 con.executescript(_SCHEMA)
                 con.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('created', ?)",
@@ -178,7 +191,7 @@ class SharedState:
             raise sqlite3.DatabaseError(
                 f"policy state schema {meta.get('schema')!r}, this version uses {SCHEMA!r}"
             )
-        if foreign:  # a 0.1 state: its spend table is left alone; seeded again from the ledger
+        if old_state:  # a 0.1 state: its spend is seeded again from the ledger
             con.execute("DROP TABLE spend")
         self.created = float(meta["created"])
 
