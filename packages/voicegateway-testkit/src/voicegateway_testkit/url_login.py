@@ -35,3 +35,16 @@ def check_login_refused(build: Callable[[], Any], provider: str, key_header: str
     user, password = LOGIN.split(":")
     assert user not in message and password not in message and BASIC not in message
     assert server.requests == []
+
+
+def check_login_sent(requests, key_header: str, key: str, logged: str, shown: str) -> None:
+    """For a provider whose key takes its own header: every recorded request carries the login
+    as ``Authorization: Basic`` beside the key, and neither the password nor the Basic value is
+    in ``logged`` (the captured logs) or ``shown`` (the reprs a user could print)."""
+    assert requests
+    for request in requests:
+        assert request.headers["Authorization"] == f"Basic {BASIC}"
+        assert request.headers[key_header] == key
+    password = LOGIN.split(":")[1]
+    for text in (logged, shown):
+        assert password not in text and BASIC not in text
