@@ -8,19 +8,19 @@ an asyncio loop, awaiting what it must, as ``fallback.serve`` does).
 - policies_budget / policies_rate: admission latency (wall clock, from the first ``on_call_start``
   to the call admitted) of a ``block`` budget and of a ``requests`` rate limit, with 1 and with 8
   processes admitting at once, back to back. Targets: p50 <= 5 µs and p99 <= 100 µs, on the
-  wall clock with one process and on each admission's CPU time with 8 (8 busy processes on 2
-  vCPUs are preempted for a scheduler's slice now and then, inside an admission or not; the wall
-  clock is shown). The budget admits from the process's lease (a refill now and then); the rate
-  limit from the block of slots the worker reserved ahead. Also shown, not a target: sparse calls
-  (one every 2 ms, cold caches) next to a call with no policy measured the same way.
+  wall clock, except the p99 with 8 processes, read on each admission's CPU time (8 busy
+  processes on 2 vCPUs are preempted for a scheduler's slice now and then, inside an admission
+  or not; the wall clock is shown). The budget admits from the process's lease (a refill now
+  and then); the rate limit from the block of slots the worker reserved ahead. Also shown, not
+  a target: sparse calls (one every 2 ms, cold caches) next to a call with no policy measured
+  the same way.
 - policies_sigstop: processes admitting while another is stopped (SIGSTOP) in the middle of a
-  transaction on the shared state: the longest time one ``on_call_start`` held the event loop is at
-  most 2 ms with one process, and its CPU time at most 2 ms at the 99.9th percentile with 8
-  (targets; the maximum, a garbage collection now and then, is shown); the wall clock with 8 is
-  shown (on 2 vCPUs the operating system preempts 8 busy processes for milliseconds, inside an
-  admission or not). The loop is never made
-  to wait on the lock: admissions go on from leases and slots, and a refill gives up after
-  ``STATE_TIMEOUT``.
+  transaction on the shared state: the longest time one ``on_call_start`` held the event loop is
+  at most 2 ms with one process, and its CPU time at most 2 ms at the 99.9th percentile with 8
+  (targets; the maximum, which a garbage collection now and then lands in, is shown); the wall
+  clock with 8 is shown (on 2 vCPUs the operating system preempts 8 busy processes for
+  milliseconds, inside an admission or not). The loop is never made to wait on the lock:
+  admissions go on from leases and slots, and a refill gives up after ``STATE_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -56,13 +56,15 @@ async def admit(call, held):
     first = None
     try:
         while True:
-            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+            # the CPU clock (a system call, about 0.5 µs) is read outside the wall clock's span
+            c0 = time.thread_time_ns()
+            t0 = time.perf_counter_ns()
             first = first or t0
             try:
                 step.on_call_start(call)
                 t1 = time.perf_counter_ns()
-                held.append(t1 - t0)
                 cpu.append(time.thread_time_ns() - c0)
+                held.append(t1 - t0)
                 return t1 - first
             except AdmissionPending as pending:
                 held.append(time.perf_counter_ns() - t0)
@@ -95,8 +97,20 @@ async def one(delay, latency, held, baseline=None, sleep=True):
     step.on_call_end(call)
     return 0
 
+def clocks():
+    # what reading the clocks around nothing costs, median of 2000: taken off the CPU figures
+    wall, cpu = [], []
+    for _ in range(2000):
+        c0 = time.thread_time_ns()
+        t0 = time.perf_counter_ns()
+        t1 = time.perf_counter_ns()
+        cpu.append(time.thread_time_ns() - c0)
+        wall.append(t1 - t0)
+    return sorted(wall)[1000], sorted(cpu)[1000]
+
 async def main():
     latency, held, baseline = [], [], []
+    clock_wall, clock_cpu = clocks()
     for _ in range(20):  # warm: leases taken, slots reserved, rate cards loaded
         await one(0.005, [], [])
     await asyncio.sleep(max(0.0, start_at - time.time()))
@@ -108,7 +122,8 @@ async def main():
         spread = [one(i / calls, latency, held, baseline) for i in range(calls)]
         refused = sum(await asyncio.gather(*spread))
     print(json.dumps({"latency": latency, "held": held, "baseline": baseline, "cpu": cpu,
-                      "refused": refused, "reasons": sorted(reasons)}))
+                      "refused": refused, "reasons": sorted(reasons),
+                      "clock_cpu": clock_cpu, "clock_wall": clock_wall}))
 
 asyncio.run(main())
 """
@@ -170,25 +185,27 @@ def _percentile(values: list[int], q: float) -> float:
 
 def _admission(project: dict, label: str) -> tuple[float, float, str]:
     """Back to back (warm, as the hot path is measured elsewhere) with 1 and 8 processes: the
-    targets, on the wall clock with one process and on each admission's CPU time with 8 (8
-    busy processes on 2 vCPUs wait for a CPU most of the time, a scheduler's slice, about 4 ms,
-    now and then inside an admission: shown, not a target); then one call every 2 ms (cold
-    caches, as an agent's sparse calls are), next to a call with no policy measured the same
-    way."""
+    targets, on the wall clock, except the p99 with 8 processes, read on each admission's CPU
+    time (8 busy processes on 2 vCPUs wait for a CPU most of the time, a scheduler's slice,
+    about 4 ms, now and then inside an admission: shown, not a target; the CPU clock is a system
+    call, and what reading it costs, measured in the same process, is taken off); then one call
+    every 2 ms (cold caches, as an agent's sparse calls are), next to a call with no policy
+    measured the same way."""
     parts, worst = [], 0.0
     for processes in (1, 8):
         results = _run(_config(Path(tempfile.mkdtemp()), **project), processes, 5000, gap=-1)
         latency = [v for r in results for v in r["latency"]]
-        cpu = [v for r in results for v in r["cpu"]]
-        wall = (_percentile(latency, 0.5), _percentile(latency, 0.99))
-        p50, p99 = wall if processes == 1 else (_percentile(cpu, 0.5), _percentile(cpu, 0.99))
+        cpu = [v - r["clock_cpu"] for r in results for v in r["cpu"]]
+        p50, p99 = _percentile(latency, 0.5), _percentile(latency, 0.99)
+        if processes == 1:
+            parts.append(f"1 process: p50 {p50:.1f} µs, p99 {p99:.1f} µs")
+        else:
+            wall_p99, p99 = p99, _percentile(cpu, 0.99)
+            parts.append(
+                f"8 processes: p50 {p50:.1f} µs, CPU p99 {p99:.1f} µs (CPU p50 "
+                f"{_percentile(cpu, 0.5):.1f} µs; wall clock p99 {wall_p99:.1f} µs)"
+            )
         worst = max(worst, p50 / 5.0, p99 / 100.0)
-        parts.append(
-            f"1 process: p50 {p50:.1f} µs, p99 {p99:.1f} µs"
-            if processes == 1
-            else f"8 processes: CPU p50 {p50:.1f} µs, p99 {p99:.1f} µs (wall clock p50 "
-            f"{wall[0]:.1f} µs, p99 {wall[1]:.1f} µs)"
-        )
     results = _run(_config(Path(tempfile.mkdtemp()), **project), 8, 500, gap=0.002)
     latency = [v for r in results for v in r["latency"]]
     baseline = [v for r in results for v in r["baseline"]]
@@ -252,7 +269,7 @@ def bench_sigstop() -> tuple[float, float, str]:
         f"a process stopped inside a state transaction: longest hold of the loop by one "
         f"admission {one:.2f} ms with 1 process (<= 2 ms), p99 {one_p99:.0f} µs; with 8 "
         f"processes {eight:.2f} ms of wall clock, p99 {eight_p99:.0f} µs; on the CPU p99.9 "
-        f"{eight_cpu[0]:.2f} ms (<= 2 ms), max {eight_cpu[1]:.2f} ms (a garbage collection): the "
+        f"{eight_cpu[0]:.2f} ms (<= 2 ms), max {eight_cpu[1]:.2f} ms: the "
         "rest is the process waiting for a CPU; "
         f"{admitted} admitted from leases and slots, {refused} refused once the state was "
         "needed and did not answer"

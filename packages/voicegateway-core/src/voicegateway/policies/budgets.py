@@ -51,7 +51,6 @@ from voicegateway.policies.worker import STATE_TIMEOUT, PolicyWorker, at_exit, r
 log = logging.getLogger("voicegateway.policies")
 
 _UNPLANNED = object()
-_monotonic = time.monotonic
 
 LEASE_IDLE_S = 2.0
 """A lease unused this long is given back, so other processes near the limit can use it."""
@@ -81,7 +80,8 @@ class _Lease:
     avail: int = 0  # unassigned room this process may admit from
     last: bool = False  # the last refill found no more room than it granted
     unwritten: int = 0  # settled here, not yet written to the shared state
-    used: float = 0.0  # monotonic time of the last admission
+    uses: int = 0  # admissions so far: counted on the loop, cheaper than reading a clock
+    seen: tuple[int, float] = (0, 0.0)  # (uses, monotonic time) when the worker saw it change
 
 
 @dataclass
@@ -115,6 +115,7 @@ class Budgets(Middleware):
         self._clock = clock
         self.worker = worker or PolicyWorker()
         self._mu = threading.Lock()  # guards the dicts below; never held across I/O
+        self._lock, self._unlock = self._mu.acquire, self._mu.release
         self._leases: dict[str, _Lease] = {}
         self._calls: dict[str, tuple[tuple[Scope, ...], int]] = {}  # call -> (scopes, reserved)
         self._pending: list[tuple[str, float, str, str, str, str | None, int]] = []
@@ -233,7 +234,8 @@ class Budgets(Middleware):
         """Reserve ``estimate`` (or, where a lease is the last of its limit's room, what is left)
         from every scope's lease; None when a lease is short."""
         leases = self._leases
-        with self._mu:
+        self._lock()  # not ``with``: half the cost, and this is the hot path
+        try:
             if len(scopes) == 1:  # most budgets: one limit
                 lease = leases.get(scopes[0].key)
                 if lease is None:
@@ -244,7 +246,7 @@ class Budgets(Middleware):
                         return None
                     estimate = avail
                 lease.avail = avail - estimate
-                lease.used = _monotonic()
+                lease.uses += 1
                 return estimate
             reserve = estimate
             taken = []
@@ -257,11 +259,12 @@ class Budgets(Middleware):
                         return None
                     reserve = min(reserve, lease.avail)
                 taken.append(lease)
-            now = _monotonic()
             for lease in taken:
                 lease.avail -= reserve
-                lease.used = now
+                lease.uses += 1
             return reserve
+        finally:
+            self._unlock()
 
     # -- questions (event loop) ------------------------------------------------------------------
 
@@ -428,7 +431,7 @@ class Budgets(Middleware):
                     lease = self._leases[scope.key]
                     lease.avail += grant
                     lease.last = last
-                    lease.used = time.monotonic()
+                    lease.uses += 1  # a lease just filled is not idle
             return refused
         except PolicyStateError as exc:
             self._set_status(False, str(exc))
@@ -538,10 +541,13 @@ class Budgets(Middleware):
         """Return what idle leases (or, at exit, every lease) do not use to the shared state."""
         now = time.monotonic()
         with self._mu:
+            for lease in self._leases.values():
+                if lease.seen[0] != lease.uses:
+                    lease.seen = (lease.uses, now)
             idle = [
                 (key, lease.hold_id, lease.avail)
                 for key, lease in self._leases.items()
-                if lease.avail > 0 and (self._releasing or now - lease.used > LEASE_IDLE_S)
+                if lease.avail > 0 and (self._releasing or now - lease.seen[1] > LEASE_IDLE_S)
             ]
             for key, _, avail in idle:
                 self._leases[key].avail -= avail
@@ -557,7 +563,7 @@ class Budgets(Middleware):
             stale = [
                 (key, lease.hold_id)
                 for key, lease in self._leases.items()
-                if lease.avail == 0 and not lease.unwritten and now - lease.used > FORGET_S
+                if lease.avail == 0 and not lease.unwritten and now - lease.seen[1] > FORGET_S
             ]
         for key, hold_id in stale:
             if con.execute("DELETE FROM holds WHERE id = ? AND amount <= 0", (hold_id,)).rowcount:
