@@ -120,7 +120,7 @@ def cost_by_project_day(rows: int) -> tuple[float, float, float]:
     """Seconds: ours in UTC, ours in America/New_York (median of 5), SQLite (median of 3 at 1M
     rows or fewer, else 1 run, bounding the time it takes)."""
     from voicegateway.ledger import queries
-    from voicegateway.metering.records import UNIT_FIELDS
+    from voicegateway.records import UNIT_FIELDS
 
     with _ledger(rows).open(ingest=False) as con:
         utc = _median(lambda: queries.costs(con, ["project", "day"], timezone="UTC"), 5)
@@ -152,7 +152,7 @@ def ingest_rate(rows: int, batch: int = 200_000, per_file: int = 5_000) -> tuple
     records in spool files of ``per_file`` (written by a real Spooler, as after a busy second of
     many jobs) into the ledger holding ``rows`` rows: the median of three ingests."""
     from voicegateway.ledger import Spooler
-    from voicegateway.metering.records import UsageRecord
+    from voicegateway.records import UsageRecord
 
     ledger = _ledger(rows)
     spool = Spooler(ledger.spool_dir, flush_interval=3600)
@@ -188,7 +188,7 @@ def freshness(rows: int) -> tuple[float, float]:
     query, which ingests first; (b) the worst of 5 s of records at 50/s with an ingester thread
     at the default ``ingest_interval`` (1 s) and flush interval (0.25 s)."""
     from voicegateway.ledger import Spooler
-    from voicegateway.metering.records import UsageRecord
+    from voicegateway.records import UsageRecord
 
     ledger = _ledger(rows)
     spool = Spooler(ledger.spool_dir, flush_interval=0.25)
@@ -233,7 +233,7 @@ def append_latency(calls: int = 200_000) -> tuple[float, float, float]:
     """µs per ``Spooler.append`` (p50, p99, p99.9), timed one call at a time with the flusher
     running; the records are built beforehand (building one is the caller's cost)."""
     from voicegateway.ledger import Spooler
-    from voicegateway.metering.records import UsageRecord
+    from voicegateway.records import UsageRecord
 
     with tempfile.TemporaryDirectory() as work:
         spool = Spooler(work, flush_interval=0.25)
@@ -255,7 +255,7 @@ import sys, tempfile
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096
-from voicegateway.metering.records import UsageRecord
+from voicegateway.records import UsageRecord
 before = rss()
 from voicegateway.ledger import Spooler
 with tempfile.TemporaryDirectory() as work:

@@ -39,7 +39,7 @@ N = 2000
 JOB = r"""
 import asyncio, json, sys, time
 from voicegateway.config.schema import Config
-from voicegateway.metering.records import Call
+from voicegateway.records import Call
 from voicegateway.policies import Policies, Refused
 from voicegateway.policies.errors import AdmissionPending
 from voicegateway.policies.worker import awaiting
@@ -230,7 +230,7 @@ def bench_sigstop() -> tuple[float, float, str]:
     """Targets: the wall clock with one process, the CPU time with 8 (on 2 vCPUs the operating
     system preempts 8 busy processes for milliseconds at a time, inside an admission or not)."""
     from voicegateway.config.schema import Config
-    from voicegateway.policies.state import state_path
+    from voicegateway.policy_state import state_path
 
     holders: list[subprocess.Popen] = []
 
@@ -278,7 +278,7 @@ def bench_sigstop() -> tuple[float, float, str]:
 
 
 def _per_call(step, project: str) -> float:
-    from voicegateway.metering.records import Call
+    from voicegateway.records import Call
 
     calls = [Call(modality="tts", provider="fake", model="m", project=project) for _ in range(N)]
     start = time.thread_time()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from voicegateway.ledger.spool import Spooler
-from voicegateway.metering.records import UsageRecord
+from voicegateway.records import UsageRecord
 
 from .conftest import voicegw
 

@@ -14,7 +14,7 @@ import pytest
 
 from voicegateway.cli.progress import Progress
 from voicegateway.ledger.spool import Spooler
-from voicegateway.metering.records import UsageRecord
+from voicegateway.records import UsageRecord
 
 from .conftest import voicegw
 

@@ -20,7 +20,7 @@ WORKER = """
 import sys, time
 from decimal import Decimal
 from voicegateway.ledger.spool import Spooler
-from voicegateway.metering.records import UsageRecord
+from voicegateway.records import UsageRecord
 
 spool_dir, worker, n, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 interval = 0.05

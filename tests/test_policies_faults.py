@@ -18,11 +18,11 @@ from decimal import Decimal
 import pytest
 
 from voicegateway.config.schema import Config
-from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.policies import BudgetUnknown, Policies
 from voicegateway.policies.errors import AdmissionPending
-from voicegateway.policies.state import state_path
 from voicegateway.policies.worker import STATE_TIMEOUT, awaiting
+from voicegateway.policy_state import state_path
+from voicegateway.records import Call, UsageRecord
 from voicegateway_testkit.loop import measure_loop_gaps
 
 from .test_budget_notify import Receiver
@@ -33,7 +33,7 @@ SPENDER = textwrap.dedent("""
     import json, sys, time
     from decimal import Decimal
     from voicegateway.config.schema import Config
-    from voicegateway.metering.records import Call, UsageRecord
+    from voicegateway.records import Call, UsageRecord
     from voicegateway.policies import Budgets
 
     config = Config.model_validate(json.loads(sys.argv[1]))

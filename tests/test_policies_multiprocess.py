@@ -17,8 +17,8 @@ import pytest
 
 from voicegateway.config.schema import Config
 from voicegateway.ledger import Ledger
-from voicegateway.metering.records import Call
 from voicegateway.policies import BudgetExceeded, Budgets, SharedState
+from voicegateway.records import Call
 
 COMMON = """
 import json, os, random, sys, time
@@ -26,7 +26,7 @@ from decimal import Decimal
 from voicegateway.config.schema import Config
 from voicegateway.ledger.spool import Spooler
 from voicegateway.metering.middleware import Middleware, MiddlewareChain, Recording
-from voicegateway.metering.records import Call, UsageRecord
+from voicegateway.records import Call, UsageRecord
 from voicegateway.policies import BudgetExceeded, Policies, SharedState
 
 config = Config.model_validate(json.loads(sys.argv[1]))

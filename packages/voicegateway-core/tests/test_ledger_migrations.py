@@ -11,7 +11,7 @@ import pytest
 from voicegateway.ledger import Ledger
 from voicegateway.ledger.migrations import MIGRATIONS, SchemaError, current_version, migrate
 from voicegateway.ledger.schema import COLUMN_TYPES, SCHEMA_VERSION, USAGE_COLUMNS
-from voicegateway.metering.records import RECORD_FIELDS
+from voicegateway.records import RECORD_FIELDS
 
 ISSUE_COLUMNS = [
     "request_id", "ts", "project", "session_id", "job_id", "room", "modality", "provider", "model",

@@ -19,7 +19,7 @@ import pytest
 
 from voicegateway.ledger import Ledger, Spooler
 from voicegateway.ledger import queries as q
-from voicegateway.metering.records import UsageRecord
+from voicegateway.records import UsageRecord
 
 LA = "America/Los_Angeles"
 

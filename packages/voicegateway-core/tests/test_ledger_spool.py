@@ -17,7 +17,7 @@ import pytest
 
 from voicegateway.ledger import Ledger, Spooler
 from voicegateway.ledger.spool import MAX_FILE_BYTES
-from voicegateway.metering.records import RECORD_FIELDS, UsageRecord
+from voicegateway.records import RECORD_FIELDS, UsageRecord
 
 
 def record(i: int = 0, **fields) -> UsageRecord:
@@ -153,7 +153,7 @@ def test_a_forked_child_starts_empty_and_writes_only_its_own_records(tmp_path):
 def test_a_normal_exit_flushes_what_is_pending(tmp_path):
     code = f"""
 from voicegateway.ledger.spool import Spooler
-from voicegateway.metering.records import UsageRecord
+from voicegateway.records import UsageRecord
 spool = Spooler({str(tmp_path / "spool")!r}, flush_interval=3600)
 for i in range(5):
     spool.append(UsageRecord("c", "tts", "deepgram", "aura-2", "app", characters=i))
@@ -176,8 +176,7 @@ def test_the_spool_imports_the_standard_library_only():
         "voicegateway._version",
         "voicegateway.ledger",
         "voicegateway.ledger.spool",
-        "voicegateway.metering",
-        "voicegateway.metering.records",
+        "voicegateway.records",
     ]
     third_party = [m for m in new if m.split(".")[0] not in sys.stdlib_module_names]
     assert [m for m in third_party if not m.startswith("voicegateway")] == []

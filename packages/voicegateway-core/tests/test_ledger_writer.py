@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from voicegateway.ledger import Ledger, Spooler
-from voicegateway.metering.records import UsageRecord
+from voicegateway.records import UsageRecord
 
 
 def record(i: int = 0, **fields) -> UsageRecord:

@@ -11,8 +11,8 @@ import pytest
 
 from voicegateway.config.schema import Config
 from voicegateway.errors import VoiceGatewayError
-from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.policies import BudgetExceeded, Budgets, BudgetUnknown, SharedState
+from voicegateway.records import Call, UsageRecord
 
 
 def config(budget: dict, **extra) -> Config:
@@ -194,7 +194,7 @@ def ledger_with_spend(tmp_path, cost: str) -> Config:
 
 def test_a_lost_state_fails_closed_until_the_ledger_seeds_it(tmp_path):
     from voicegateway.ledger import Ledger
-    from voicegateway.policies.state import state_path
+    from voicegateway.policy_state import state_path
 
     cfg = ledger_with_spend(tmp_path, "0.03")
     state_path(cfg.storage).unlink()  # the policy state is lost; the ledger is not
@@ -210,7 +210,7 @@ def test_a_lost_state_fails_closed_until_the_ledger_seeds_it(tmp_path):
 
 
 def test_warn_and_throttle_carry_on_and_say_the_budget_is_not_enforced(tmp_path, caplog):
-    from voicegateway.policies.state import state_path
+    from voicegateway.policy_state import state_path
 
     cfg = ledger_with_spend(tmp_path, "0.03")
     state_path(cfg.storage).unlink()

@@ -4,8 +4,8 @@ import pytest
 
 from voicegateway.config.schema import Config
 from voicegateway.errors import VoiceGatewayError
-from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.policies import RateLimited, RateLimits, SharedState
+from voicegateway.records import Call, UsageRecord
 
 
 class Clock:

@@ -12,9 +12,9 @@ import pytest
 import voice_prices
 from voice_prices import Usage, calc_price
 
-from voicegateway.metering.records import UsageRecord
 from voicegateway.pricing import rates_for
 from voicegateway.pricing.catalog import cache_path
+from voicegateway.records import UsageRecord
 
 VERSION = voice_prices.__version__
 

@@ -164,7 +164,7 @@ def test_unpriced_lists_nothing_for_an_empty_ledger(tmp_path):
 
 def test_unpriced_lists_the_models_that_ran_without_a_price(tmp_path):
     from voicegateway.ledger.spool import Spooler
-    from voicegateway.metering.records import UsageRecord
+    from voicegateway.records import UsageRecord
 
     db = tmp_path / "usage.duckdb"
     spool = Spooler(tmp_path / "usage.duckdb.spool")

@@ -13,8 +13,8 @@ from voice_prices import Usage, calc_price
 
 from voicegateway.config import ConfigError, load_config
 from voicegateway.config.schema import RateOverride
-from voicegateway.metering.records import UsageRecord
 from voicegateway.pricing import UNITS, price_units, rates_for
+from voicegateway.records import UsageRecord
 
 VERSION = voice_prices.__version__
 

@@ -12,7 +12,7 @@ import voice_prices
 from voicegateway.config import load_config
 from voicegateway.metering.middleware import MiddlewareChain, Recording
 from voicegateway.metering.pricing_step import CostTracking
-from voicegateway.metering.records import Call, UsageRecord
+from voicegateway.records import Call, UsageRecord
 
 CATALOGS = {"openai": "openai", "deepgram": "deepgram", "whisper": None}
 

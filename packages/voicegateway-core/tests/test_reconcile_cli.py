@@ -16,7 +16,7 @@ import pytest
 from voicegateway.cli import main
 from voicegateway.ledger import Ledger, Spooler
 from voicegateway.ledger.queries import billed_by_day
-from voicegateway.metering.records import UsageRecord
+from voicegateway.records import UsageRecord
 
 LA = "America/Los_Angeles"
 FAKE_HEADER = "date,fake_model,modality,quantity,usd\n"

@@ -25,12 +25,12 @@ from voicegateway.metering.middleware import (
     SessionCorrelation,
 )
 from voicegateway.metering.pricing_step import CostTracking
-from voicegateway.metering.records import UsageRecord
 from voicegateway.plugins import PluginHost, loaded_modules
 from voicegateway.policies import circuit
 from voicegateway.policies.admission import Policies
 from voicegateway.pricing import rates_for
 from voicegateway.providers import FIRST_PARTY, BuildRequest, Modality
+from voicegateway.records import UsageRecord
 from voicegateway.resolution import Resolution, candidates, resolve
 from voicegateway.url_credentials import split_credentials
 

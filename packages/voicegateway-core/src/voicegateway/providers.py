@@ -9,25 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from voicegateway.records import MODALITIES, Meter, Modality
 
 if TYPE_CHECKING:
     from voicegateway.config.schema import ProviderSettings
-    from voicegateway.metering.records import UsageRecord
-
-Modality = Literal["stt", "llm", "tts"]
-MODALITIES: tuple[Modality, ...] = ("stt", "llm", "tts")
 
 Factory = Callable[["BuildRequest"], Any]
 """Builds the LiveKit object (``stt.STT``, ``llm.LLM`` or ``tts.TTS``) for one resolved model.
 Imports its ``livekit.plugins.*`` module inside the call, never at module import."""
-
-Meter = Callable[[Any, "UsageRecord"], bool]
-"""Reads one LiveKit metrics event (``STTMetrics``, ``LLMMetrics``, ``TTSMetrics``) and writes the
-billable units the provider charges for onto the record; returns False when the event carries
-nothing billable (LiveKit's connection-acquired reports), so no record is made. The core supplies a
-default per modality (:mod:`voicegateway.metering.meters`); a provider registers its own where its
-bill differs from what LiveKit reports."""
 
 ModelLister = Callable[["ProviderSettings", float], Sequence["ModelInfo"]]
 """Asks the server the provider's settings point at (``base_url``) which models it serves, within

@@ -35,8 +35,7 @@ def add_parser(sub, common) -> None:
 def rows(config, now: datetime | None = None) -> list[dict[str, object]]:
     """One row per (project, provider or all, period) limit."""
     from voicegateway.ledger import Ledger
-    from voicegateway.policies.errors import PolicyStateError
-    from voicegateway.policies.state import SharedState, from_nano
+    from voicegateway.policy_state import PolicyStateError, SharedState, from_nano
 
     zone = ZoneInfo(config.storage.timezone)
     local = (now or datetime.now(UTC)).astimezone(zone)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -162,11 +163,21 @@ class BudgetLimits(ConfigModel):
 Fraction = Annotated[float, Field(gt=0, le=10)]
 
 
+def webhook_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook (said without quoting any of it), or None if it can."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        has_host = bool(parts.hostname)
+    except ValueError:  # a malformed port or IPv6 host
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https") or not has_host:
+        return "is not an http(s) URL: it must start with https:// (or http://) and name a host"
+    return None
+
+
 def _check_webhook(url: Secret) -> Secret:
     """An http(s) URL, when its value is known at load; a ``${VAR}`` still unset is checked when
     an alert is sent. The error never quotes the URL: its path is the credential."""
-    from voicegateway.policies.notify import webhook_problem
-
     try:
         problem = webhook_problem(url.get_secret_value())
     except MissingEnvError:

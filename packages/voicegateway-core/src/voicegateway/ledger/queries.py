@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from voicegateway.ledger.schema import COLUMN_TYPES, MONEY, literal
-from voicegateway.metering.records import BILLED_UNIT_FIELDS, UNIT_FIELDS
+from voicegateway.records import BILLED_UNIT_FIELDS, UNIT_FIELDS
 
 KEYS = ("project", "provider", "model", "modality", "session")
 """What ``costs`` can group by, besides one calendar period (``session`` is ``session_id``)."""

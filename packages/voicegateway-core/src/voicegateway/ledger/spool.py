@@ -29,7 +29,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _string
 from pathlib import Path
 
-from voicegateway.metering.records import RECORD_FIELDS, UsageRecord
+from voicegateway.records import RECORD_FIELDS, UsageRecord
 
 log = logging.getLogger("voicegateway.ledger")
 

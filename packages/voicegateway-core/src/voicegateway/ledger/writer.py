@@ -301,13 +301,13 @@ class Ledger:
 
     def _policy_state(self, con: duckdb.DuckDBPyConnection, step: str) -> None:
         """Keep the policy state (``<path>.policies.sqlite``) in step with what was ingested
-        (``policies.ledger_sync``). Its failure never stops an ingest: budgets that cannot trust
+        (:mod:`.policy_sync`). Its failure never stops an ingest: budgets that cannot trust
         the state refuse on their side."""
-        from voicegateway.policies import ledger_sync  # the one call up the layers: see there
+        from voicegateway.ledger import policy_sync
 
         state_file = self.path.with_name(self.path.name + ".policies.sqlite")
         try:
-            getattr(ledger_sync, step)(con, state_file, self.timezone)
+            getattr(policy_sync, step)(con, state_file, self.timezone)
         except Exception as exc:
             log.warning(
                 "the policy state %s was not updated by this ingest (%s): budgets that need it "

@@ -1,7 +1,8 @@
 """Metering: every call through VoiceGateway becomes usage records that pass a middleware chain,
-ending in the spool of :mod:`voicegateway.ledger`.
+ending in the spool of :mod:`voicegateway.ledger`. The shapes it works with, ``Call`` and
+``UsageRecord``, are :mod:`voicegateway.records` (the bottom layer: pricing and the ledger use
+them too).
 
-- :mod:`.records`: the ``Call`` and ``UsageRecord`` shapes.
 - :mod:`.meters`: default unit meters, from LiveKit metrics events to billable units.
 - :mod:`.middleware`: the chain every call passes, and the built-in steps.
 - :mod:`.estimate`: what LiveKit reports as zero but the provider bills (interrupted prompts).

@@ -31,9 +31,8 @@ from typing import Any, TypeVar
 from voicegateway.metering import estimate
 from voicegateway.metering.estimate import output_cap
 from voicegateway.metering.middleware import MiddlewareChain
-from voicegateway.metering.records import UNIT_FIELDS, Call, UsageRecord
 from voicegateway.policies.errors import RateLimited, Refused
-from voicegateway.providers import Meter
+from voicegateway.records import UNIT_FIELDS, Call, Meter, UsageRecord
 
 log = logging.getLogger("voicegateway.metering")
 S = TypeVar("S")

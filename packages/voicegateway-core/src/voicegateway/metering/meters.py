@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voicegateway.metering.records import UsageRecord
+from voicegateway.records import UsageRecord
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from voicegateway.metering import sessions
-from voicegateway.metering.records import Call, UsageRecord
+from voicegateway.records import Call, UsageRecord
 
 log = logging.getLogger("voicegateway.metering")
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from voicegateway.metering.middleware import Middleware
-from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.pricing import Rates, rates_for
+from voicegateway.records import Call, UsageRecord
 
 if TYPE_CHECKING:
     from voicegateway.config.schema import Config

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from voicegateway.metering.records import new_id
+from voicegateway.records import new_id
 
 SESSION_ATTR = "_voicegateway_session_id"
 """Set on an ``AgentSession`` the first time one of its calls is metered."""

@@ -29,13 +29,12 @@ if TYPE_CHECKING:
     from voicegateway.policies.errors import (
         BudgetExceeded,
         BudgetUnknown,
-        PolicyStateError,
         RateLimited,
         RateLimitUnknown,
         Refused,
     )
     from voicegateway.policies.limits import RateLimits
-    from voicegateway.policies.state import SharedState
+    from voicegateway.policy_state import PolicyStateError, SharedState
 
 __all__ = [
     "BudgetExceeded",
@@ -55,12 +54,12 @@ _LAZY = {
     "Policies": "voicegateway.policies.admission",
     "BudgetExceeded": "voicegateway.policies.errors",
     "BudgetUnknown": "voicegateway.policies.errors",
-    "PolicyStateError": "voicegateway.policies.errors",
+    "PolicyStateError": "voicegateway.policy_state",
     "Refused": "voicegateway.policies.errors",
     "RateLimitUnknown": "voicegateway.policies.errors",
     "RateLimited": "voicegateway.policies.errors",
     "RateLimits": "voicegateway.policies.limits",
-    "SharedState": "voicegateway.policies.state",
+    "SharedState": "voicegateway.policy_state",
 }
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from voicegateway.metering.middleware import Middleware
-from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.policies.budgets import Budgets
 from voicegateway.policies.limits import RateLimits
-from voicegateway.policies.state import SharedState, state_path
 from voicegateway.policies.worker import STATE_TIMEOUT, PolicyWorker
+from voicegateway.policy_state import SharedState, state_path
+from voicegateway.records import Call, UsageRecord
 
 
 class Policies(Middleware):

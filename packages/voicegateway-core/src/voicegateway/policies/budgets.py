@@ -38,15 +38,14 @@ from zoneinfo import ZoneInfo
 
 from voicegateway.metering.estimate import prompt_tokens
 from voicegateway.metering.middleware import Middleware
-from voicegateway.metering.records import Call, UsageRecord, new_id
 from voicegateway.policies.errors import (
     BudgetExceeded,
     BudgetUnknown,
-    PolicyStateError,
     dollars,
 )
-from voicegateway.policies.state import SharedState, from_nano, to_nano
 from voicegateway.policies.worker import STATE_TIMEOUT, PolicyWorker, at_exit, run_policy_task
+from voicegateway.policy_state import PolicyStateError, SharedState, from_nano, to_nano
+from voicegateway.records import Call, UsageRecord, new_id
 
 log = logging.getLogger("voicegateway.policies")
 

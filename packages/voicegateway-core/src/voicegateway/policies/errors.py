@@ -1,4 +1,5 @@
-"""The errors budgets and rate limits raise when they refuse a call, and the policy state's own.
+"""The errors budgets and rate limits raise when they refuse a call (the policy state's own,
+``PolicyStateError``, is :mod:`voicegateway.policy_state`'s).
 
 Every refusal is a :class:`Refused` (``BudgetExceeded``, ``BudgetUnknown``, ``RateLimited``,
 ``RateLimitUnknown``): the call leaves a ``refused`` record with the reason, and
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from decimal import Decimal
-from pathlib import Path
 
 from voicegateway.errors import VoiceGatewayError
 
@@ -74,11 +74,3 @@ class AdmissionPending(VoiceGatewayError):
     def __init__(self, project: str, future: Future, timeout: float) -> None:
         self.project, self.future, self.timeout = project, future, timeout
         super().__init__(f"project {project!r}: admission is waiting for the policy state")
-
-
-class PolicyStateError(VoiceGatewayError):
-    """The policy state file cannot be used (corrupt, not ours, a newer schema)."""
-
-    def __init__(self, path: Path, what: str) -> None:
-        self.path = path
-        super().__init__(f"policy state {path}: {what}")

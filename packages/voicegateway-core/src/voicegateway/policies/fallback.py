@@ -51,10 +51,10 @@ from voicegateway.metering.instrument import (
     _count_pushed_text,
     forget_refused,
 )
-from voicegateway.metering.records import Call, UsageRecord
 from voicegateway.policies.circuit import BreakerPolicy, CircuitBreaker
 from voicegateway.policies.errors import AdmissionPending, BudgetUnknown, RateLimited
 from voicegateway.policies.worker import awaiting
+from voicegateway.records import Call, UsageRecord
 
 log = logging.getLogger("voicegateway.fallback")
 

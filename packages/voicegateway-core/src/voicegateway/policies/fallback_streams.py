@@ -27,8 +27,8 @@ from livekit import rtc
 from livekit.agents import llm, stt, tts, utils
 from livekit.agents.types import APIConnectOptions
 
-from voicegateway.metering.records import Call
 from voicegateway.policies.fallback import FallbackSettings, Member, Progress, log, serve
+from voicegateway.records import Call
 
 _FLUSHES = (stt.RecognizeStream._FlushSentinel, tts.SynthesizeStream._FlushSentinel)
 

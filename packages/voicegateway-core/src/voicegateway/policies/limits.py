@@ -40,9 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicegateway.metering.middleware import Middleware
-from voicegateway.metering.records import Call, UsageRecord
-from voicegateway.policies.errors import PolicyStateError, RateLimited, RateLimitUnknown
-from voicegateway.policies.state import SharedState
+from voicegateway.policies.errors import RateLimited, RateLimitUnknown
 from voicegateway.policies.worker import (
     STATE_TIMEOUT,
     PolicyWorker,
@@ -50,6 +48,8 @@ from voicegateway.policies.worker import (
     on_event_loop,
     wait_for,
 )
+from voicegateway.policy_state import PolicyStateError, SharedState
+from voicegateway.records import Call, UsageRecord
 
 log = logging.getLogger("voicegateway.policies")
 

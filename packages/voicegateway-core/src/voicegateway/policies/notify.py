@@ -22,12 +22,13 @@ import logging
 import re
 import threading
 import time
-import urllib.parse
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from voicegateway.config.schema import webhook_problem
 
 if TYPE_CHECKING:
     from voicegateway.config.env import Secret
@@ -52,18 +53,6 @@ class Crossing:
     limit: Decimal  # US dollars
     action: str  # warn | throttle | block
     ts: float  # epoch seconds
-
-
-def webhook_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a webhook (said without quoting any of it), or None if it can."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        has_host = bool(parts.hostname)
-    except ValueError:  # a malformed port or IPv6 host
-        return "is not a valid URL"
-    if parts.scheme not in ("http", "https") or not has_host:
-        return "is not an http(s) URL: it must start with https:// (or http://) and name a host"
-    return None
 
 
 def percent(threshold: float) -> str:
@@ -217,7 +206,7 @@ class WebhookNotifier:
         import urllib.error
         import urllib.request
 
-        from voicegateway import __version__
+        from voicegateway._version import __version__
 
         request = urllib.request.Request(
             url,

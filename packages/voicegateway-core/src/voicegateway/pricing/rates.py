@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from voicegateway.metering.records import UNIT_FIELDS
 from voicegateway.pricing.units import UNITS
+from voicegateway.records import UNIT_FIELDS
 
 ZERO = Decimal(0)
 _THOUSAND = Decimal(1000)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from voicegateway.metering.records import BILLED_UNIT_FIELDS
+from voicegateway.records import BILLED_UNIT_FIELDS
 
 ALL_MODELS = "*"
 """The model of a line that bills every model of its provider and leg together (an export with

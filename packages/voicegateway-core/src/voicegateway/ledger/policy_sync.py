@@ -11,7 +11,8 @@ state in step with the ledger for everything else, in the ingest's own step:
   this version) gets the spend of every record of the current and previous month that it does
   not count yet; until then ``block`` budgets refuse (fail closed).
 
-Called from ``ledger.writer`` (the ingest): this module only needs a DuckDB connection.
+Called from :mod:`.writer` (the ingest) with its DuckDB connection; the state is
+:mod:`voicegateway.policy_state`, a layer below the ledger.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from voicegateway.policies.state import KEEP_SETTLED_IDS, SharedState, to_nano
+from voicegateway.policy_state import KEEP_SETTLED_IDS, SharedState, to_nano
 
 log = logging.getLogger("voicegateway.policies")
 

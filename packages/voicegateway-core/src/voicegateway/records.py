@@ -1,5 +1,7 @@
-"""The shapes metering works with: a ``Call`` (one chat, recognition or synthesis) and the
-``UsageRecord``s it produces (one per billable report from the provider's plugin).
+"""The shapes every layer shares, at the bottom of the core: a ``Call`` (one chat, recognition or
+synthesis), the ``UsageRecord``s it produces (one per billable report from the provider's
+plugin), the unit field lists, ``Modality`` and the ``Meter`` signature. Metering makes them;
+pricing, the ledger and reconcile read them.
 
 Plain slotted dataclasses: building one costs about 2 µs, and they are built on the agent's hot
 path, so no pydantic and no uuid4 here.
@@ -10,8 +12,10 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, Literal
 
 _PROCESS_PREFIX = os.urandom(5).hex()
 _counter = itertools.count(1)
@@ -33,6 +37,10 @@ def _reseed_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reseed_after_fork)
+
+
+Modality = Literal["stt", "llm", "tts"]
+MODALITIES: tuple[Modality, ...] = ("stt", "llm", "tts")
 
 
 @dataclass(slots=True)
@@ -156,3 +164,11 @@ BILLED_UNIT_FIELDS = tuple(
 the output): what ``voicegw reconcile`` compares, each on its own."""
 RECORD_FIELDS = tuple(UsageRecord.__dataclass_fields__)
 """The record's fields in order: the spool's JSON keys and the ledger's columns."""
+
+
+Meter = Callable[[Any, UsageRecord], bool]
+"""Reads one LiveKit metrics event (``STTMetrics``, ``LLMMetrics``, ``TTSMetrics``) and writes the
+billable units the provider charges for onto the record; returns False when the event carries
+nothing billable (LiveKit's connection-acquired reports), so no record is made. The core supplies a
+default per modality (:mod:`voicegateway.metering.meters`); a provider registers its own where its
+bill differs from what LiveKit reports."""

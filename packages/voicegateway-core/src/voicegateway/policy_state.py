@@ -1,8 +1,8 @@
 """The policy state shared by every process of one machine: a SQLite database in WAL mode next to
 the ledger (``<storage.path>.policies.sqlite``), the source of truth for settled spend.
 
-Only background threads use it (a job's :class:`~.worker.PolicyWorker`, the ledger's ingest, the
-CLI): never the agent's event loop. It holds:
+Only background threads use it (a job's policy worker, the ledger's ingest, the CLI): never the
+agent's event loop. It holds:
 
 - ``meta``: the schema version, when the file was created, and whether its spend has been seeded
   from the ledger (``seeded``: ``ledger`` or ``empty``, when there was no ledger to read);
@@ -19,7 +19,7 @@ CLI): never the agent's event loop. It holds:
 
 A hold whose process is gone (no such pid, or the pid was reused: its start time in /proc differs)
 is released by :meth:`SharedState.reap`. A file that is not such a database raises
-:class:`~.errors.PolicyStateError`, which names the file and how to rebuild it.
+a :class:`PolicyStateError`, which names the file and how to rebuild it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,16 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from voicegateway.policies.errors import PolicyStateError
+from voicegateway.errors import VoiceGatewayError
+
+
+class PolicyStateError(VoiceGatewayError):
+    """The policy state file cannot be used (corrupt, not ours, a newer schema)."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        super().__init__(f"policy state {path}: {what}")
+
 
 NANO = Decimal("1e9")
 SCHEMA = "2"
