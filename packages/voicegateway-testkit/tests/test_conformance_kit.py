@@ -21,10 +21,10 @@ import voicegateway
 from voicegateway import gateway as gateway_module
 from voicegateway.hookspecs import PLUGIN_API_VERSION, hookimpl
 from voicegateway.metering.meters import meter_llm
-from voicegateway.metering.records import UsageRecord
 from voicegateway.plugins import PluginHost
 from voicegateway.policies.fallback import NEXT, RETRY
 from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.records import UsageRecord
 from voicegateway_testkit.conformance import (
     PROJECT,
     ProviderConformance,

@@ -13,8 +13,8 @@ from typing import Any
 
 from voicegateway.hookspecs import hookimpl
 from voicegateway.metering.meters import meter_stt
-from voicegateway.metering.records import UsageRecord
 from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.records import UsageRecord
 from voicegateway.url_credentials import refuse_login
 
 VOICEGATEWAY_PLUGIN_API = 1

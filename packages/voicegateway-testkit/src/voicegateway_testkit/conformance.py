@@ -37,11 +37,11 @@ import voicegateway
 from voicegateway import gateway as gateway_module
 from voicegateway import inference
 from voicegateway.errors import PluginError
-from voicegateway.metering.records import RECORD_FIELDS, UNIT_FIELDS, UsageRecord
 from voicegateway.plugins import PluginHost
 from voicegateway.policies.fallback import NEXT, RETRY, classify
 from voicegateway.pricing import rates_for
 from voicegateway.providers import MODALITIES, Modality, ProviderSpec
+from voicegateway.records import RECORD_FIELDS, UNIT_FIELDS, UsageRecord
 from voicegateway_testkit.audio import audio_frames, pcm_tone
 
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=5)

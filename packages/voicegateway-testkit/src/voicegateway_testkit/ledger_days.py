@@ -25,7 +25,7 @@ from pathlib import Path
 import voicegateway
 from voicegateway.hookspecs import hookimpl
 from voicegateway.metering.middleware import Middleware
-from voicegateway.metering.records import Call, UsageRecord
+from voicegateway.records import Call, UsageRecord
 
 
 class RecordDay(Middleware):
