@@ -99,3 +99,13 @@ def test_init_names_its_file_one_way(tmp_path):
     positional = voicegw("init", "other.yaml", cwd=tmp_path)
     assert positional.returncode == 2 and "unrecognized arguments: other.yaml" in positional.stderr
     assert not (tmp_path / "other.yaml").exists()
+
+
+def test_init_over_an_existing_file_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "voicegw.yaml").write_text("keep: me\n")
+    done = voicegw("init", cwd=tmp_path)
+    assert done.returncode == 2
+    assert (
+        done.stderr == "voicegw init: voicegw.yaml already exists; pass --force to overwrite it\n"
+    )
+    assert (tmp_path / "voicegw.yaml").read_text() == "keep: me\n"

@@ -116,19 +116,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def failure(exc: Exception) -> tuple[list[str], int]:
-    """What to print for an error (one line per problem) and the exit status."""
+    """What to print for an error (one line per problem) and the exit status: every error
+    VoiceGateway raises on purpose is a ``VoiceGatewayError`` that says whether it is bad input;
+    of the standard library's, a ``ValueError`` is a value given (exit 2), an ``OSError`` or a
+    DuckDB error the machine's state (exit 1)."""
     import duckdb
 
-    from voicegateway.config import ConfigError
     from voicegateway.errors import VoiceGatewayError
-    from voicegateway.ledger.migrations import SchemaError
-    from voicegateway.ledger.writer import LedgerBusy
 
-    if isinstance(exc, ConfigError):
-        return [str(issue) for issue in exc.issues], EXIT_BAD_INPUT
-    if isinstance(exc, ValueError | VoiceGatewayError):
+    if isinstance(exc, VoiceGatewayError):
+        return exc.problems(), EXIT_BAD_INPUT if exc.bad_input else 1
+    if isinstance(exc, ValueError):
         return [str(exc)], EXIT_BAD_INPUT
-    if isinstance(exc, LedgerBusy | SchemaError | OSError | duckdb.Error):
+    if isinstance(exc, OSError | duckdb.Error):
         return [str(exc)], 1
     return [
         f"unexpected {type(exc).__name__}: {exc} (VOICEGW_DEBUG=1 shows where; please report it)"

@@ -7,9 +7,10 @@ else ``./voicegw.yaml``, so ``voicegw check`` run the same way reads the file ju
 from __future__ import annotations
 
 import os
-import sys
 from importlib.resources import files
 from pathlib import Path
+
+from voicegateway.errors import VoiceGatewayError
 
 EXAMPLES = ("voicegw init", "voicegw init --config deploy/voicegw.yaml --force")
 
@@ -28,10 +29,7 @@ def add_parser(sub, common) -> None:
 def run(args) -> int:
     target = Path(args.config or os.environ.get("VOICEGW_CONFIG") or "voicegw.yaml")
     if target.exists() and not args.force:
-        print(
-            f"voicegw init: {target} already exists; pass --force to overwrite it", file=sys.stderr
-        )
-        return 2
+        raise VoiceGatewayError(f"{target} already exists; pass --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(files("voicegateway.config").joinpath("starter.yaml").read_text())
     check = "voicegw check" + (f" --config {args.config}" if args.config else "")

@@ -23,7 +23,7 @@ EXAMPLES = (
     "voicegw reconcile --list-readers",
 )
 
-EXIT_OK, EXIT_FLAGGED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FLAGGED = 0, 1
 
 
 def add_parser(sub, common) -> None:
@@ -96,19 +96,6 @@ def add_parser(sub, common) -> None:
 
 
 def run(args) -> int:
-    from voicegateway.reconcile.billed import ExportError
-    from voicegateway.reconcile.run import BadInput
-
-    try:
-        return _run(args)
-    except ExportError as exc:
-        print(f"voicegw reconcile: {exc}", file=sys.stderr)
-    except (BadInput, ValueError) as exc:
-        print(f"voicegw reconcile: {exc}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-
-
-def _run(args) -> int:
     from voicegateway.plugins import PluginHost
     from voicegateway.reconcile import compare, generic, overrides, run
 

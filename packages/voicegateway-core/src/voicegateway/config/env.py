@@ -19,6 +19,8 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
+from voicegateway.errors import VoiceGatewayError
+
 _REFERENCE = re.compile(
     r"\$\$\{"  # an escaped literal "${"
     r"|\$\{(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\})?"
@@ -28,7 +30,7 @@ _REFERENCE = re.compile(
 MASK = "****"
 
 
-class MissingEnvError(Exception):
+class MissingEnvError(VoiceGatewayError):
     """A setting needs an environment variable that is not set and has no default."""
 
     def __init__(

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from voicegateway.errors import VoiceGatewayError
+
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """``"did you mean 'api_key'?"`` when ``word`` is close to one of ``choices``, else None."""
@@ -46,7 +48,7 @@ class ConfigIssue:
         return f"{text}; {self.hint}" if self.hint else text
 
 
-class ConfigError(Exception):
+class ConfigError(VoiceGatewayError):
     """Every problem of one config file, one per line after a header naming the file."""
 
     def __init__(self, issues: Iterable[ConfigIssue], file: Path | None = None) -> None:
@@ -56,8 +58,11 @@ class ConfigError(Exception):
         header = f"{count} problem{'' if count == 1 else 's'} in {file or 'the configuration'}"
         super().__init__("\n".join([header, *(f"  {issue}" for issue in self.issues)]))
 
+    def problems(self) -> list[str]:
+        return [str(issue) for issue in self.issues]
 
-class UnknownProjectError(ValueError):
+
+class UnknownProjectError(VoiceGatewayError, ValueError):
     """A project name that voicegw.yaml does not define."""
 
     def __init__(self, name: str, available: Iterable[str], default: str) -> None:

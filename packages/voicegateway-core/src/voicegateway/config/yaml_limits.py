@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from voicegateway.errors import VoiceGatewayError
+
 MAX_BYTES = 256 * 1024
 """The largest config file read: a real one is a few kilobytes, and PyYAML parses about
 100 KB a second."""
@@ -22,7 +24,7 @@ MAX_ALIASED_VALUES = 10_000
 """Values that ``*alias`` references (and ``<<: *anchor`` merges) add, counted as expanded."""
 
 
-class YAMLLimitError(Exception):
+class YAMLLimitError(VoiceGatewayError):
     """A limit was crossed at ``line``:``column`` (1-based)."""
 
     def __init__(self, line: int, column: int, message: str, hint: str) -> None:

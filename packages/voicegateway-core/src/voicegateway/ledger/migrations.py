@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from voicegateway.errors import VoiceGatewayError
 from voicegateway.ledger.schema import SCHEMA_VERSION, USAGE_VIEW
 
 
@@ -60,8 +61,10 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-class SchemaError(RuntimeError):
+class SchemaError(VoiceGatewayError):
     """The file is not a ledger this version of VoiceGateway can use."""
+
+    bad_input = False
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:

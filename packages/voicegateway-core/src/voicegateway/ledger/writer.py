@@ -30,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 
+from voicegateway.errors import VoiceGatewayError
 from voicegateway.ledger import migrations
 from voicegateway.ledger.schema import COLUMN_TYPES, literal, spool_select
 
@@ -45,7 +46,7 @@ STALE_TMP_SECONDS = 3600
 """A ``.tmp`` spool file this old belongs to a writer that died mid-write: it goes to ``bad/``."""
 
 
-class NotFinite(ValueError):
+class _NotFinite(ValueError):
     """A spool line holds NaN or Infinity (JSON extensions DuckDB reads) for a number: no
     spooler writes one (it writes null), and one in the ledger would poison every sum."""
 
@@ -54,7 +55,7 @@ _DATA_ERRORS = (
     duckdb.InvalidInputException,
     duckdb.ConversionException,
     duckdb.ConstraintException,
-    NotFinite,
+    _NotFinite,
 )
 """What a malformed spool file raises (bad JSON, a value of the wrong type, no request_id, a
 number that is not finite), as opposed to a lock, a full disk or a broken database, which leave
@@ -84,8 +85,10 @@ range keeps the check at ~20 ms however large the ledger grows (a whole-table ch
 ~300 ms per ingest at 10M rows, and a PRIMARY KEY halves the ingest rate and triples the file)."""
 
 
-class LedgerBusy(RuntimeError):
+class LedgerBusy(VoiceGatewayError):
     """Another process held the ledger for longer than the timeout."""
+
+    bad_input = False
 
 
 @dataclass
@@ -275,7 +278,7 @@ class Ledger:
             lo, hi, *not_finite = con.execute(_BATCH_FACTS).fetchone()
             if any(not_finite):
                 columns = ", ".join(c for c, n in zip(_FLOATS, not_finite, strict=True) if n)
-                raise NotFinite(
+                raise _NotFinite(
                     f"{max(not_finite)} line(s) hold NaN or Infinity in {columns}: a number in a "
                     "spool line must be finite (a spooler writes null for an unknown one)"
                 )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from voicegateway.errors import VoiceGatewayError
 from voicegateway.records import BILLED_UNIT_FIELDS
 
 ALL_MODELS = "*"
@@ -97,7 +98,7 @@ class Page:
     more: str | None
 
 
-class ExportError(ValueError):
+class ExportError(VoiceGatewayError, ValueError):
     """A file that cannot be read as the format it was taken for. Names the file, the row (or
     JSON path) and the column (or field), and what is wrong there; ``voicegw reconcile`` exits 2
     and reports nothing else."""

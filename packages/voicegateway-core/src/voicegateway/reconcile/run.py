@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from voicegateway.errors import VoiceGatewayError
 from voicegateway.reconcile.billed import ALL_MODELS, BilledUsage, ExportError, Page, UsageReader
 from voicegateway.reconcile.compare import Key, Ours, Result, Theirs
 
@@ -23,7 +24,7 @@ Span = tuple[datetime.datetime, datetime.datetime]
 HEAD_BYTES = 64 * 1024
 
 
-class BadInput(ValueError):
+class BadInput(VoiceGatewayError, ValueError):
     """Input ``voicegw reconcile`` cannot compare: an unrecognised or ambiguous file, a reader
     that broke its contract, overlapping exports, an unmapped account."""
 
