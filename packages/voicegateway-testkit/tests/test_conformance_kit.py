@@ -29,6 +29,7 @@ from voicegateway_testkit.conformance import (
     PROJECT,
     ProviderConformance,
     call_records,
+    cases,
     check_discovered,
     check_factory,
     check_failure,
@@ -44,6 +45,8 @@ from voicegateway_testkit.conformance import (
     wait_ended,
     write_config,
 )
+
+pytest_plugins = ["pytester"]
 
 KEY = "sk-kit-test-0123456789"
 
@@ -111,18 +114,61 @@ def use_provider(tmp_path: Path) -> Iterator[Callable[..., voicegateway.Gateway]
     gateway_module._default = None
 
 
-def test_the_suite_skips_only_a_modality_the_provider_lacks():
-    """A skip is no pass: a modality the provider offers must be checked, never skipped."""
-    suite = TestFakeProviderConforms()
-    spec = llm_spec()
-    try:
-        suite.offered(spec, "llm")
-    except pytest.skip.Exception as skipped:  # would turn this test into a skip, not a failure
-        pytest.fail(f"an offered modality was skipped: {skipped}")
-    with pytest.raises(pytest.skip.Exception, match="offers no tts"):
-        suite.offered(spec, "tts")
-    with pytest.raises(pytest.skip.Exception, match="offers no stt"):
-        suite.offered(spec, "stt")
+def test_only_the_checks_that_apply_are_generated():
+    """A check that does not apply is not generated (a skip would read as a pass); one that
+    applies always is, even when the suite's subclass is wrong."""
+    cloud = llm_spec(price_catalog="broken", key_env=("BROKEN_API_KEY",))
+    local = llm_spec("local")
+    factory, records = (
+        "test_factory_returns_the_livekit_type",
+        "test_records_carry_the_billed_units",
+    )
+    key, failure = "test_the_key_never_appears", "test_a_failure_is_classified_and_recorded"
+
+    assert cases(factory, cloud, has_key=True) == cases(records, local, has_key=False) == [("llm",)]
+    assert cases(key, cloud, has_key=True) == [("llm",)]
+    assert cases(failure, cloud, has_key=True) == [("llm", 401), ("llm", 500)]
+    assert cases(key, local, has_key=False) == cases(failure, local, has_key=False) == []
+    # a keyed provider's suite that forgot api_key still gets the key check, which then fails
+    assert cases(key, cloud, has_key=False) == [("llm",)]
+    # a provider discovery did not find: every case, each failing with the reason
+    assert cases(records, None, has_key=False) == [("stt",), ("llm",), ("tts",)]
+    assert cases("test_every_model_is_priced_or_marked", cloud, has_key=True) is None
+
+
+def test_a_suite_collects_its_providers_checks_and_no_others(pytester: pytest.Pytester):
+    """Through real discovery at collection: anthropic (cloud, LLM only) and piper (local, TTS
+    only) get exactly their checks, and a run of them would skip nothing."""
+    pytester.makepyfile(
+        test_suites="""
+        from voicegateway_testkit.conformance import ProviderConformance
+
+        class TestAnthropic(ProviderConformance):
+            provider = "anthropic"
+            api_key = "sk-ant-kit-test"
+
+        class TestPiper(ProviderConformance):
+            provider = "piper"
+        """
+    )
+    result = pytester.runpytest_inprocess("--collect-only", "-q")
+    collected = {line.split("::", 1)[1] for line in result.outlines if "::" in line}
+    every = {
+        "test_discovered_through_the_entry_point",
+        "test_every_listed_model_resolves_and_builds",
+        "test_every_model_is_priced_or_marked",
+    }
+    assert collected == {
+        *(f"TestAnthropic::{name}" for name in every),
+        "TestAnthropic::test_factory_returns_the_livekit_type[llm]",
+        "TestAnthropic::test_records_carry_the_billed_units[llm]",
+        "TestAnthropic::test_the_key_never_appears[llm]",
+        "TestAnthropic::test_a_failure_is_classified_and_recorded[llm-401]",
+        "TestAnthropic::test_a_failure_is_classified_and_recorded[llm-500]",
+        *(f"TestPiper::{name}" for name in every),
+        "TestPiper::test_factory_returns_the_livekit_type[tts]",
+        "TestPiper::test_records_carry_the_billed_units[tts]",
+    }
 
 
 def test_a_plugin_registered_by_hand_is_not_discovered():

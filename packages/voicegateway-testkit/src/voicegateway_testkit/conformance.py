@@ -15,6 +15,11 @@ checks, through the real discovery and ``voicegateway.inference``:
 - a failure raises a LiveKit ``APIError`` that run-time fallback classifies correctly (401: next
   provider, 500: retry), and the failed call still leaves an ``error`` record.
 
+Only the checks that apply to the provider exist: at collection the suite reads the provider's
+``ProviderSpec`` through discovery and generates each per-modality check for the modalities it
+offers, the key check for a provider that takes a key, the failure checks for a cloud provider
+(:func:`cases`). Nothing is skipped: a check either applies and runs, or is not collected.
+
 Each check is a plain function raising ``AssertionError``, so the kit's own tests can show that it
 catches a broken provider. Imports LiveKit: import it from test modules only.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -335,6 +341,34 @@ def check_failure(
     ]
 
 
+# -- which checks apply ---------------------------------------------------------------------------
+
+
+def cases(test: str, spec: ProviderSpec | None, *, has_key: bool) -> list[tuple[Any, ...]] | None:
+    """The parameters ``test`` runs with for ``spec``: ``(modality,)`` or ``(modality, status)``
+    tuples, ``[]`` when it does not apply, None when it takes none. ``spec`` None (the provider
+    was not found) generates every case, so each fails saying why instead of vanishing."""
+    offered = MODALITIES if spec is None else spec.modalities
+    if test in ("test_factory_returns_the_livekit_type", "test_records_carry_the_billed_units"):
+        return [(m,) for m in offered]
+    if test == "test_the_key_never_appears":  # a keyed provider's suite without a key fails
+        applies = spec is None or has_key or spec.needs_key
+        return [(m,) for m in offered] if applies else []
+    if test == "test_a_failure_is_classified_and_recorded":  # a local engine has no HTTP failure
+        applies = spec is None or spec.price_catalog is not None
+        return [(m, status) for m in offered for status in sorted(FAILURES)] if applies else []
+    return None
+
+
+@functools.cache
+def discovered_spec(provider: str) -> ProviderSpec | None:
+    """``provider``'s spec as real discovery finds it (None: it does not), once per process."""
+    try:
+        return PluginHost().provider(provider)
+    except Exception:  # the discovery check then fails with the reason
+        return None
+
+
 # -- the suite ----------------------------------------------------------------------------------
 
 
@@ -385,7 +419,25 @@ class ProviderConformance:
         """Make the next request of ``modality`` to ``server`` fail with HTTP ``status``."""
         raise NotImplementedError(f"{self.provider} is a cloud provider: write fail_next")
 
+    # -- collection -------------------------------------------------------------------------------
+
+    @classmethod
+    def cases(cls, test: str) -> list[tuple[Any, ...]] | None:
+        """The parameters of ``test`` for this provider (:func:`cases`); ``[]``: not collected."""
+        return cases(test, discovered_spec(cls.provider), has_key=cls.api_key is not None)
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        params = self.cases(metafunc.function.__name__)
+        if params:  # ids as stacked parametrize marks gave them: [stt], [stt-401]
+            names = [n for n in ("modality", "status") if n in metafunc.fixturenames]
+            metafunc.parametrize(names, params)
+
     # -- fixtures of the kit --------------------------------------------------------------------
+
+    @pytest.fixture(autouse=True)
+    def _isolated(self, no_provider_keys: None, private_data_dir: Path) -> None:
+        """The suite runs without the user's keys and ledger, whether or not the project opted
+        into the testkit's fixtures."""
 
     @pytest.fixture(autouse=True)
     def _known_defect(self, request: pytest.FixtureRequest) -> None:
@@ -408,10 +460,6 @@ class ProviderConformance:
     def spec(self, gateway: voicegateway.Gateway) -> ProviderSpec:
         return gateway.plugins.provider(self.provider)
 
-    def offered(self, spec: ProviderSpec, modality: Modality) -> None:
-        if modality not in spec.modalities:
-            pytest.skip(f"{self.provider} offers no {modality}")
-
     async def bill(self, modality: str, obj: Any, server: Any) -> dict[str, float]:
         return await getattr(self, f"bill_{modality}")(obj, server)
 
@@ -420,11 +468,9 @@ class ProviderConformance:
     def test_discovered_through_the_entry_point(self, plugin_host: PluginHost) -> None:
         check_discovered(plugin_host, self.provider)
 
-    @pytest.mark.parametrize("modality", MODALITIES)
     async def test_factory_returns_the_livekit_type(
         self, spec: ProviderSpec, modality: Modality, lk_http: Any
     ) -> None:
-        self.offered(spec, modality)
         check_factory(spec, modality)
 
     async def test_every_listed_model_resolves_and_builds(
@@ -439,7 +485,6 @@ class ProviderConformance:
     ) -> None:
         check_priced(spec, gateway.config.pricing)
 
-    @pytest.mark.parametrize("modality", MODALITIES)
     async def test_records_carry_the_billed_units(
         self,
         gateway: voicegateway.Gateway,
@@ -448,14 +493,12 @@ class ProviderConformance:
         modality: Modality,
         lk_http: Any,
     ) -> None:
-        self.offered(spec, modality)
         obj = check_factory(spec, modality)
         bill = await self.bill(modality, obj, server)
         await wait_ended(obj)
         marked = {m.name: m.unpriced for m in spec.models if m.modality == modality}
         check_units(bill, call_records(gateway, obj), unpriced=marked.get(obj.model))
 
-    @pytest.mark.parametrize("modality", MODALITIES)
     async def test_the_key_never_appears(
         self,
         gateway: voicegateway.Gateway,
@@ -465,14 +508,11 @@ class ProviderConformance:
         lk_http: Any,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
-        if self.api_key is None:
-            # a provider that takes a key must prove it never leaks: no silent skip for it
-            assert not spec.needs_key, (
-                f"{self.provider} reads a key from {', '.join(spec.key_env)}: set the "
-                "subclass's api_key to a dummy key its fake server accepts"
-            )
-            pytest.skip(f"{self.provider} needs no key")
-        self.offered(spec, modality)
+        # collected for a provider that takes a key: it must prove the key never leaks
+        assert self.api_key is not None, (
+            f"{self.provider} reads a key from {', '.join(spec.key_env)}: set the "
+            "subclass's api_key to a dummy key its fake server accepts"
+        )
         errors: list[BaseException] = []
         with debug_everywhere(caplog.handler):
             obj = check_factory(spec, modality)
@@ -494,8 +534,6 @@ class ProviderConformance:
             errors=errors,
         )
 
-    @pytest.mark.parametrize("status", sorted(FAILURES))
-    @pytest.mark.parametrize("modality", MODALITIES)
     async def test_a_failure_is_classified_and_recorded(
         self,
         gateway: voicegateway.Gateway,
@@ -505,9 +543,6 @@ class ProviderConformance:
         status: int,
         lk_http: Any,
     ) -> None:
-        if spec.price_catalog is None:
-            pytest.skip(f"{self.provider} is a local engine: no HTTP failures")
-        self.offered(spec, modality)
         obj = check_factory(spec, modality)
         self.fail_next(server, modality, status)
         with pytest.raises(Exception) as failure:  # check_failure says which
