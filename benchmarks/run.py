@@ -98,10 +98,8 @@ def bench_llm_call() -> tuple[float, float, str]:
     )
 
     def one_call() -> None:
-        call = instrument.open_call()
-        with instrument.scope(call):
+        with instrument.call() as metered, metered.scope():
             instrument._on_metrics(report)
-        instrument.end(call)
 
     runs = timeit.repeat(one_call, number=2000, repeat=7, timer=time.thread_time)
     ours = min(runs) / 2000
@@ -180,6 +178,10 @@ BENCHES.update(ledger.BENCHES)
 import policies  # noqa: E402  (benchmarks/policies.py: budget and rate-limit checks)
 
 BENCHES.update(policies.BENCHES)
+
+import cold_start  # noqa: E402  (benchmarks/cold_start.py: the first inference.LLM of a job)
+
+BENCHES.update(cold_start.BENCHES)
 
 
 def main(names: list[str]) -> int:
