@@ -1,8 +1,10 @@
 """Reading voicegw.yaml into a :class:`Config`.
 
-The steps: find the file, parse it keeping the line and column of every key and value, merge the
-active profile over the base, fill in ``${VAR}`` references, then validate. Problems found along
-the way are collected and raised together as one :class:`ConfigError`, each pointing at its line.
+The steps: find the file, parse it keeping the line and column of every key and value
+(:mod:`~voicegateway.config.positions`), merge the active profile over the base, fill in ``${VAR}``
+references, then validate. Problems found along the way are collected and raised together as one
+:class:`ConfigError`, each pointing at its line; pydantic's errors are worded by
+:mod:`~voicegateway.config.validation`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from types import NoneType, UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -21,15 +22,13 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from voicegateway.config.env import EnvText, has_reference, substitute
 from voicegateway.config.errors import ConfigError, ConfigIssue, did_you_mean
+from voicegateway.config.positions import KeyPath, SourceMap, dotted, key_paths, node_position
 from voicegateway.config.schema import Config, ProviderSettings, unknown_default_project
+from voicegateway.config.validation import describe, kind_of, locate
 from voicegateway.config.yaml_limits import MAX_BYTES, LimitedLoader, YAMLLimitError, check_size
 
 CONFIG_FILENAME = "voicegw.yaml"
 
-KeyPath = tuple[Any, ...]
-"""Keys and list indexes from the top of the document: ``("providers", "openai", "api_key")``."""
-Position = tuple[int, int]
-"""(line, column), both 1-based."""
 SettingsFor = Callable[[str], type[ProviderSettings] | None]
 
 
@@ -138,41 +137,6 @@ def _is_provider_setting(path: KeyPath) -> bool:
     return len(path) >= 5 and path[0] == "projects" and path[2] == "providers"
 
 
-def _dotted(path: KeyPath) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text.lstrip(".")
-
-
-class _SourceMap:
-    """Where each key and value is written, by key path, as the effective config sees it.
-
-    Positions are recorded by the path written in the file; ``moved`` maps a path of the effective
-    config whose value came from the active profile to where the profile wrote it.
-    """
-
-    def __init__(self) -> None:
-        self.values: dict[KeyPath, Position] = {}
-        self.keys: dict[KeyPath, Position] = {}
-        self.moved: dict[KeyPath, KeyPath] = {}
-
-    def written_at(self, path: KeyPath) -> KeyPath:
-        for end in range(len(path), 0, -1):
-            if path[:end] in self.moved:
-                return self.moved[path[:end]] + path[end:]
-        return path
-
-    def position(self, path: KeyPath, *, prefer_key: bool = False) -> Position | None:
-        """Where ``path`` is written; for a key that is absent, where its parent is."""
-        while True:
-            written = self.written_at(path)
-            found = (prefer_key and self.keys.get(written)) or self.values.get(written)
-            if found or len(path) <= 1:  # an absent top-level key has no place in the file
-                return found
-            path, prefer_key = path[:-1], True
-
-
 class _Loader:
     """One load of one file; collects issues instead of stopping at the first."""
 
@@ -181,13 +145,13 @@ class _Loader:
         file: Path | None,
         env: Mapping[str, str],
         settings_for: SettingsFor | None,
-        known_providers: Callable[[], Collection[str]] | None = None,
+        known_providers: Callable[[], Collection[str]] | None,
     ):
         self.file = file
         self.env = env
         self.settings_for = settings_for
         self.known_providers = known_providers
-        self.sources = _SourceMap()
+        self.sources = SourceMap()
         self.issues: list[ConfigIssue] = []
         self.reported: set[KeyPath] = set()  # values already reported: skip follow-on errors
         self.constructor = SafeConstructor()
@@ -200,7 +164,7 @@ class _Loader:
             self._issue(
                 (),
                 "the top level must be a mapping of keys (default_project, providers, models...), "
-                f"got {_kind(document)}",
+                f"got {kind_of(document)}",
             )
             raise ConfigError(self.issues, self.file)
         merged = self._apply_profile(document, profile, chosen_by)
@@ -224,7 +188,7 @@ class _Loader:
             raise ConfigError(self.issues, self.file)
         locations = {
             path: position
-            for path in _paths(merged, ())
+            for path in key_paths(merged)
             if (position := self.sources.position(path, prefer_key=True))
         }
         _anchor_storage(config, self.file)
@@ -235,7 +199,7 @@ class _Loader:
         self, path: KeyPath, message: str, hint: str | None = None, *, prefer_key: bool = False
     ) -> None:
         line, column = self.sources.position(path, prefer_key=prefer_key) or (None, None)
-        where = _dotted(self.sources.written_at(path))
+        where = dotted(self.sources.written_at(path))
         self.issues.append(ConfigIssue(self.file, line, column, where, message, hint))
 
     # --- parsing ---------------------------------------------------------------------------
@@ -261,7 +225,7 @@ class _Loader:
 
     def _build(self, node: yaml.Node, path: KeyPath, ancestors: frozenset[int]) -> Any:
         """Plain data from a YAML node, recording positions as it goes."""
-        self.sources.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self.sources.values[path] = node_position(node)
         if id(node) in ancestors:
             self._issue(path, "an alias refers to a mapping or list that contains it")
             return None
@@ -291,10 +255,10 @@ class _Loader:
             here = (*path, key)
             if id(key_node) in own_keys:
                 if key in written:
-                    self.sources.keys[here] = _position(key_node)
+                    self.sources.keys[here] = node_position(key_node)
                     self._issue(here, "duplicate key", "each key may appear once", prefer_key=True)
                 written.add(key)
-            self.sources.keys[here] = _position(key_node)
+            self.sources.keys[here] = node_position(key_node)
             mapping[key] = self._build(value_node, here, ancestors)
         return mapping
 
@@ -305,7 +269,7 @@ class _Loader:
         except (ConstructorError, ValueError) as error:
             # An explicit tag PyYAML cannot apply ("!!int abc" raises ValueError quoting the text).
             problem = error.problem if isinstance(error, ConstructorError) else None
-            self.sources.values.setdefault(path, _position(node))
+            self.sources.values.setdefault(path, node_position(node))
             self._issue(path, f"invalid value: {problem or f'not a valid {node.tag}'}")
             self.reported.add(path)
             return None
@@ -331,7 +295,7 @@ class _Loader:
             return document
         overlay = profiles[name]
         if not isinstance(overlay, dict):
-            self._issue(("profiles", name), f"a profile must be a mapping, got {_kind(overlay)}")
+            self._issue(("profiles", name), f"a profile must be a mapping, got {kind_of(overlay)}")
             self.reported.add(("profiles", name))
             return document
         if "profiles" in overlay:
@@ -379,7 +343,7 @@ class _Loader:
             return text
         if _is_provider_setting(path):
             line = (self.sources.position(path) or (None, None))[0]
-            where = _dotted(self.sources.written_at(path))
+            where = dotted(self.sources.written_at(path))
             return EnvText(value, text, tuple(missing), where, self.file, line)
         for name in missing:
             hint = f"export {name}=... or write ${{{name}:-default}}"
@@ -452,10 +416,10 @@ class _Loader:
 
     def _report(self, error: ValidationError, model: type[BaseModel], root: KeyPath, data: Any):
         for detail in error.errors(include_url=False):
-            path, value, on_key = _follow(data, root + detail["loc"])
+            path, value, on_key = locate(data, root + detail["loc"])
             if any(path[: len(done)] == done for done in self.reported):
                 continue
-            message, hint = _describe(detail, value, model, reveal=not _is_provider_setting(path))
+            message, hint = describe(detail, value, model, reveal=not _is_provider_setting(path))
             on_key = on_key or detail["type"] in ("extra_forbidden", "missing")
             self._issue(path, message, hint, prefer_key=on_key or isinstance(value, dict | list))
 
@@ -475,20 +439,6 @@ def _unshield(text: str) -> str:
     return text.replace(f"${_OPEN}", "${").replace(_CLOSE, "}")
 
 
-def _position(node: yaml.Node) -> Position:
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-def _paths(value: Any, path: KeyPath) -> Iterator[KeyPath]:
-    yield path
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _paths(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _paths(item, (*path, i))
-
-
 def _settings_blocks(data: dict[Any, Any]) -> Iterator[tuple[KeyPath, dict[Any, Any]]]:
     """The ``providers`` mappings: top level and per project."""
     if isinstance(data.get("providers"), dict):
@@ -498,143 +448,3 @@ def _settings_blocks(data: dict[Any, Any]) -> Iterator[tuple[KeyPath, dict[Any, 
         for name, project in projects.items():
             if isinstance(project, dict) and isinstance(project.get("providers"), dict):
                 yield ("projects", name, "providers"), project["providers"]
-
-
-_ABSENT = object()
-
-
-def _follow(data: Any, loc: tuple[Any, ...]) -> tuple[KeyPath, Any, bool]:
-    """Map a pydantic error location onto the document: the key path, the value found there
-    (``_ABSENT`` for a missing key, the key itself for a bad key) and whether the key is at fault.
-
-    pydantic inserts labels that are not keys (union branches such as ``chain``; ``[key]`` for a
-    dict key); they are skipped.
-    """
-    path: KeyPath = ()
-    node = data
-    for part in loc:
-        if part == "[key]":
-            return path, path[-1], True
-        if isinstance(node, dict):
-            path, node = (*path, part), node.get(part, _ABSENT)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            path, node = (*path, part), node[part]
-    return path, node, False
-
-
-def _describe(
-    detail: Mapping[str, Any], value: Any, model: type[BaseModel], *, reveal: bool
-) -> tuple[str, str | None]:
-    """pydantic's error as a message and hint a user can act on. With ``reveal`` False (provider
-    settings, which hold keys) the offending value is never quoted."""
-    kind, ctx, loc = detail["type"], detail.get("ctx") or {}, detail["loc"]
-    shown = _show(value, reveal)
-    got = f", got {shown}" if shown else ""
-    if kind == "extra_forbidden":
-        allowed = _fields(_type_at(model, loc[:-1]))
-        listing = f"allowed keys: {', '.join(allowed)}" if allowed else None
-        return "unknown key", did_you_mean(str(loc[-1]), allowed) or listing
-    if kind == "missing":
-        choices = _choices(_type_at(model, loc))
-        return "required key is missing", f"expected one of {choices}" if choices else None
-    if isinstance(value, EnvText) and value.missing:
-        # Only text settings can wait for their variable; this one failed validation without it.
-        name = value.missing[0]
-        return (
-            f"environment variable {name} is not set, and this setting needs it at load",
-            f"export {name}=... or write ${{{name}:-default}}",
-        )
-    if kind == "literal_error":
-        choices = re.findall(r"'([^']*)'", ctx["expected"])
-        hint = did_you_mean(value, choices) if reveal and isinstance(value, str) else None
-        return f"expected one of {', '.join(choices)}{got}", hint
-    if kind == "config_check":
-        return ctx["message"], ctx.get("hint")
-    if kind in ("value_error", "assertion_error"):
-        return str(ctx["error"]), None
-    if kind == "too_short":
-        count = ctx["min_length"]
-        return "must not be empty" if count == 1 else f"must have at least {count} entries", None
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"expected a mapping, got {_kind(value)}", None
-    if kind == "list_type":
-        return f"expected a list, got {_kind(value)}", None
-    if kind == "string_type":
-        return f"expected text, got {_kind(value)}", None
-    if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']}{got}", None
-    if kind.startswith(("decimal", "float", "int")):
-        return f"expected a number{got}", None
-    return re.sub(r"^Input should be ", "expected ", detail["msg"]) + got, None
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    return "nothing" if value is None else type(value).__name__
-
-
-def _show(value: Any, reveal: bool) -> str | None:
-    """How to quote an offending value: containers by kind, scalars only when revealable."""
-    if value is _ABSENT:
-        return None
-    if isinstance(value, dict | list):
-        return _kind(value)
-    if not reveal:
-        return None
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _unwrap(annotation: Any) -> Any:
-    """``Annotated[X, ...]`` and ``X | None`` -> X."""
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, UnionType):
-            members = [arg for arg in get_args(annotation) if arg is not NoneType]
-            if len(members) != 1:
-                return annotation
-            annotation = members[0]
-        else:
-            return annotation
-
-
-def _type_at(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
-    """The annotation validated at ``loc`` in ``model``, or None when it cannot be followed."""
-    current: Any = model
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(part) if isinstance(part, str) else None
-            if field is None:
-                return None
-            current = field.annotation
-        elif get_origin(current) is dict:
-            current = get_args(current)[1]
-        elif get_origin(current) is list and isinstance(part, int):
-            current = get_args(current)[0]
-        else:
-            return None
-    return _unwrap(current)
-
-
-def _fields(annotation: Any) -> list[str]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
-    return []
-
-
-def _choices(annotation: Any) -> str | None:
-    if get_origin(annotation) is Literal:
-        return ", ".join(map(str, get_args(annotation)))
-    return None
