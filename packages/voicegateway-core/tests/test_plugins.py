@@ -7,7 +7,7 @@ import types
 import pytest
 
 from voicegateway.errors import PluginError, ProviderUnavailable
-from voicegateway.hookspecs import PLUGIN_API_VERSION, hookimpl
+from voicegateway.plugin_api import PLUGIN_API_VERSION, hookimpl
 from voicegateway.plugins import PluginHost
 from voicegateway.providers import ModelInfo, ProviderSpec
 

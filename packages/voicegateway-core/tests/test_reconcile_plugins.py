@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import types
 
-from voicegateway.hookspecs import PLUGIN_API_VERSION, hookimpl
+from voicegateway.plugin_api import PLUGIN_API_VERSION, hookimpl
 from voicegateway.plugins import PluginHost
 from voicegateway.providers import ModelInfo, ProviderSpec
 from voicegateway.reconcile.billed import UsageReader

@@ -19,7 +19,7 @@ from livekit.agents import APIStatusError
 
 import voicegateway
 from voicegateway import gateway as gateway_module
-from voicegateway.hookspecs import PLUGIN_API_VERSION, hookimpl
+from voicegateway.plugin_api import PLUGIN_API_VERSION, hookimpl
 from voicegateway.metering.meters import meter_llm
 from voicegateway.plugins import PluginHost
 from voicegateway.policies.fallback import NEXT, RETRY

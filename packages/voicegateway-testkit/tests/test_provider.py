@@ -9,7 +9,7 @@ import sys
 import pluggy
 from livekit.agents import APIConnectOptions, llm
 
-from voicegateway import hookspecs
+from voicegateway import hookspecs, plugin_api
 from voicegateway.providers import BuildRequest, ProviderSpec
 from voicegateway_testkit import provider
 from voicegateway_testkit.fakes import FakeLLM, FakeSTT, FakeTTS
@@ -30,7 +30,7 @@ def test_the_entry_point_names_the_plugin_module():
         ep for ep in importlib.metadata.entry_points(group="voicegateway") if ep.name == "fake"
     ]
     assert entry_point.load() is provider
-    assert provider.VOICEGATEWAY_PLUGIN_API == hookspecs.PLUGIN_API_VERSION
+    assert provider.VOICEGATEWAY_PLUGIN_API == plugin_api.PLUGIN_API_VERSION
 
 
 def test_registers_a_keyless_unpriced_provider_of_all_three_modalities():

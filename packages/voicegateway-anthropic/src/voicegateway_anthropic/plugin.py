@@ -16,8 +16,7 @@ import functools
 import weakref
 from typing import Any
 
-from voicegateway.hookspecs import hookimpl
-from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.plugin_api import BuildRequest, ModelInfo, ProviderSpec, hookimpl
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -81,7 +80,7 @@ class _UsageCorrection:
     ``message_delta`` reports larger ones (server-side tools add input while they run). Every
     streamed event passes through ``_process_response_data``, so this zeroes the provisional
     output count before the plugin reads it and reports any input the final totals add with
-    :func:`~voicegateway.metering.instrument.report_usage` (the plugin's stream runs inside the
+    :func:`~voicegateway.plugin_api.report_usage` (the plugin's stream runs inside the
     call, so the units land on its record).
     """
 
@@ -112,7 +111,7 @@ def _client_class(base: type) -> type:
 
 
 def _report_added_input(start: Any, final: Any) -> None:
-    from voicegateway.metering.instrument import report_usage
+    from voicegateway.plugin_api import report_usage
 
     def added(field: str) -> int:
         total = getattr(final, field, None)
@@ -146,8 +145,7 @@ def register_providers(register):
 
 @hookimpl
 def register_usage_readers(register):
-    from voicegateway.reconcile.billed import UsageReader
-    from voicegateway.reconcile.exports import lazy
+    from voicegateway.plugin_api import UsageReader, lazy
 
     module = "voicegateway_anthropic.usage_export"
 

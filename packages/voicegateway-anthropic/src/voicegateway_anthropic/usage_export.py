@@ -25,7 +25,7 @@ Decisions, so the lines compare with our records:
 - Day: the bucket's ``starting_at`` as a UTC date. A bucket that spans two UTC days, or bounds
   not in UTC, are errors. A bucket that covers part of its day carries its ``[starting_at,
   ending_at)``: our records are compared over that interval only.
-- Pages: each response is yielded as a :class:`~voicegateway.reconcile.billed.Page`, so a
+- Pages: each response is yielded as a :class:`~voicegateway.plugin_api.Page`, so a
   report whose ``has_more`` page comes without the pages that follow is flagged
   ``incomplete``.
 - Units: a record's ``input_tokens`` is the whole prompt, so a usage line's is
@@ -52,10 +52,12 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from voicegateway.reconcile.billed import BilledUsage, Page, nothing_billed
-from voicegateway.reconcile.exports import (
+from voicegateway.plugin_api import (
+    BilledUsage,
     JsonFile,
+    Page,
     all_or_nothing,
+    nothing_billed,
     part_of_day,
     snapshot_model_name,
 )

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voicegateway.hookspecs import hookimpl
-from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
-from voicegateway.url_credentials import refuse_login
+from voicegateway.plugin_api import BuildRequest, ModelInfo, ProviderSpec, hookimpl, refuse_login
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -91,8 +89,7 @@ def register_providers(register):
 
 @hookimpl
 def register_usage_readers(register):
-    from voicegateway.reconcile.billed import UsageReader
-    from voicegateway.reconcile.exports import lazy
+    from voicegateway.plugin_api import UsageReader, lazy
 
     module = "voicegateway_assemblyai.usage_export"
 

@@ -25,7 +25,7 @@ reverse-engineered from the page, and the page may change. Its limits, accepted 
 - LLM Gateway / LeMUR labels are skipped: VoiceGateway does not route them, and the chart's
   token scale is undocumented (the client above found fractional values it read as millions).
 
-Mapping to :class:`~voicegateway.reconcile.billed.BilledUsage` (provider ``assemblyai``, leg
+Mapping to :class:`~voicegateway.plugin_api.BilledUsage` (provider ``assemblyai``, leg
 ``stt``): ``day`` is the UTC date of ``name``; ``audio_seconds`` is the label's hours x 3600
 (session hours for streaming models, audio hours for pre-recorded ones, as AssemblyAI bills);
 ``model`` is the label lower-cased with spaces and dots as hyphens (``Universal-Streaming
@@ -46,8 +46,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from voicegateway.reconcile.billed import BilledUsage
-from voicegateway.reconcile.exports import TOP, JsonFile, all_or_nothing
+from voicegateway.plugin_api import TOP, BilledUsage, JsonFile, all_or_nothing
 
 PROVIDER = "assemblyai"
 NAME = "assemblyai-dashboard-usage-chart"

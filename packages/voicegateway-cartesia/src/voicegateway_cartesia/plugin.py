@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from voicegateway.hookspecs import hookimpl
-from voicegateway.login_session import session_with_login
-from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.plugin_api import (
+    BuildRequest,
+    ModelInfo,
+    ProviderSpec,
+    hookimpl,
+    session_with_login,
+)
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -70,8 +74,7 @@ def register_providers(register):
 @hookimpl
 def register_usage_readers(register):
     """The cartesia usage exports ``voicegw reconcile`` reads (see :mod:`.usage_export`)."""
-    from voicegateway.reconcile.billed import UsageReader
-    from voicegateway.reconcile.exports import lazy
+    from voicegateway.plugin_api import UsageReader, lazy
 
     module = "voicegateway_cartesia.usage_export"
 

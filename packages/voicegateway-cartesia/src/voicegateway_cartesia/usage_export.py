@@ -27,8 +27,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from voicegateway.reconcile.billed import ALL_MODELS, BilledUsage
-from voicegateway.reconcile.exports import TOP, JsonFile, all_or_nothing
+from voicegateway.plugin_api import ALL_MODELS, TOP, BilledUsage, JsonFile, all_or_nothing
 
 PROVIDER = "cartesia"
 CHARACTERS_PER_CREDIT = Decimal(1)

@@ -4,14 +4,16 @@ A plugin is a module named by an entry point in the ``voicegateway`` group. The 
 plugin API it was written against and implements hooks with :data:`hookimpl`::
 
     # voicegateway_acme/plugin.py   (entry point:  acme = "voicegateway_acme.plugin")
-    from voicegateway.hookspecs import hookimpl
-    from voicegateway.providers import ModelInfo, ProviderSpec
+    import voicegateway.plugin_api as vg
 
     VOICEGATEWAY_PLUGIN_API = 1
 
-    @hookimpl
+    @vg.hookimpl
     def register_providers(register):
-        register(ProviderSpec(id="acme", stt=make_stt, key_env=("ACME_API_KEY",)))
+        register(vg.ProviderSpec(id="acme", stt=make_stt, key_env=("ACME_API_KEY",)))
+
+Plugins import these names from :mod:`voicegateway.plugin_api`, the stable contract, which also
+holds its version (``PLUGIN_API_VERSION``); this module is where the hooks are declared.
 
 Hook modules must stay light: they are imported when a model of their provider is resolved or when
 ``voicegw providers``/``check`` asks, so they import no SDK and no ``livekit.plugins.*`` module at
@@ -33,11 +35,6 @@ if TYPE_CHECKING:
 
 PROJECT_NAME = "voicegateway"
 """pluggy project name, and the entry-point group plugins are discovered under."""
-
-PLUGIN_API_VERSION = 1
-"""The plugin API this core implements. A plugin module sets ``VOICEGATEWAY_PLUGIN_API`` to the
-version it was written against; the core refuses to load a plugin that names another one, so an
-incompatible plugin fails with a clear message instead of misbehaving at call time."""
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

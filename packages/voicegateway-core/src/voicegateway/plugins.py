@@ -18,7 +18,8 @@ from types import ModuleType
 from typing import Any, Literal
 
 from voicegateway.errors import PluginError, ProviderUnavailable
-from voicegateway.hookspecs import PLUGIN_API_VERSION, PROJECT_NAME
+from voicegateway.hookspecs import PROJECT_NAME
+from voicegateway.plugin_api import PLUGIN_API_VERSION
 from voicegateway.providers import ProviderSpec
 
 ENTRY_POINT_GROUP = PROJECT_NAME

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voicegateway.hookspecs import hookimpl
-from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
-from voicegateway.url_credentials import refuse_login
+from voicegateway.plugin_api import BuildRequest, ModelInfo, ProviderSpec, hookimpl, refuse_login
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -108,8 +106,7 @@ def register_providers(register):
 @hookimpl
 def register_usage_readers(register):
     """The deepgram usage exports ``voicegw reconcile`` reads (see :mod:`.usage_export`)."""
-    from voicegateway.reconcile.billed import UsageReader
-    from voicegateway.reconcile.exports import lazy
+    from voicegateway.plugin_api import UsageReader, lazy
 
     module = "voicegateway_deepgram.usage_export"
 

@@ -11,8 +11,8 @@ connection's lifetime (livekit/agents#5506). Two things keep that from being the
   not bill. Here the lifetime is measured from the handshake to the close itself: the first
   close message received, or the plugin closing the socket;
 - that report is lost when ``aclose()`` cancels the metrics task before it is read. Here the
-  rest of the lifetime is also handed to the call (:func:`voicegateway.metering.instrument.
-  expect_audio`), so the call's closing record bills it if no report does.
+  rest of the lifetime is also handed to the call (:func:`voicegateway.plugin_api.expect_audio`),
+  so the call's closing record bills it if no report does.
 
 Audio sent faster than real time (a file, a test) is billed as sent: the reports of the frames
 are never reduced. Imports LiveKit: the provider's factory imports this module when it builds
@@ -30,7 +30,7 @@ from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.plugins import deepgram
 from livekit.plugins.deepgram.stt import SpeechStream
 
-from voicegateway.metering.instrument import expect_audio
+from voicegateway.plugin_api import expect_audio
 
 _CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
 

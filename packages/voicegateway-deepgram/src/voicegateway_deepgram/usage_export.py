@@ -38,8 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from voicegateway.reconcile.billed import BilledUsage
-from voicegateway.reconcile.exports import TOP, JsonFile, all_or_nothing
+from voicegateway.plugin_api import TOP, BilledUsage, JsonFile, all_or_nothing
 
 PROVIDER = "deepgram"
 SECONDS_PER_HOUR = Decimal(3600)

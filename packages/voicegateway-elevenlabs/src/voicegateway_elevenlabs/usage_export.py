@@ -30,8 +30,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from voicegateway.reconcile.billed import BilledUsage
-from voicegateway.reconcile.exports import TOP, JsonFile, all_or_nothing, utc_day_from_seconds
+from voicegateway.plugin_api import TOP, BilledUsage, JsonFile, all_or_nothing, utc_day_from_seconds
 
 PROVIDER = "elevenlabs"
 DAY_MS = 86_400_000

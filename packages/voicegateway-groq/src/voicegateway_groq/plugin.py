@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from voicegateway.hookspecs import hookimpl
-from voicegateway.metering.meters import meter_stt
-from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
-from voicegateway.records import UsageRecord
-from voicegateway.url_credentials import refuse_login
+from voicegateway.plugin_api import (
+    BuildRequest,
+    ModelInfo,
+    ProviderSpec,
+    UsageRecord,
+    hookimpl,
+    meter_stt,
+    refuse_login,
+)
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -84,8 +88,7 @@ def register_providers(register):
 
 @hookimpl
 def register_usage_readers(register):
-    from voicegateway.reconcile.billed import UsageReader
-    from voicegateway.reconcile.exports import lazy
+    from voicegateway.plugin_api import UsageReader, lazy
 
     module = "voicegateway_groq.usage_export"
 

@@ -18,7 +18,7 @@ n_generated_tokens_total, num_seconds, num_seconds_billed, plan_id, service_tier
 (US dollars). Its strength is moderate: the field names agree between both clients, but the
 endpoint is the console's own and may change without notice.
 
-Mapping to :class:`~voicegateway.reconcile.billed.BilledUsage` (provider ``groq``):
+Mapping to :class:`~voicegateway.plugin_api.BilledUsage` (provider ``groq``):
 
 - Whisper models (``whisper-*``, ``distil-whisper-*``), leg ``stt``: ``audio_seconds`` is
   ``num_seconds_billed``, which includes Groq's 10-second minimum per request, as our records
@@ -42,8 +42,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from voicegateway.reconcile.billed import BilledUsage
-from voicegateway.reconcile.exports import TOP, JsonFile, all_or_nothing, utc_day_from_seconds
+from voicegateway.plugin_api import TOP, BilledUsage, JsonFile, all_or_nothing, utc_day_from_seconds
 
 PROVIDER = "groq"
 NAME = "groq-console-activity"

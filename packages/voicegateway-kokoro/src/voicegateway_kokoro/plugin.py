@@ -14,11 +14,14 @@ from typing import Any
 
 from pydantic import Field
 
-from voicegateway.config.schema import ProviderSettings
-from voicegateway.errors import ProviderUnavailable
-from voicegateway.hookspecs import hookimpl
-from voicegateway.local_engines import local_provider_spec
-from voicegateway.providers import BuildRequest, ModelInfo
+from voicegateway.plugin_api import (
+    BuildRequest,
+    ModelInfo,
+    ProviderSettings,
+    ProviderUnavailable,
+    hookimpl,
+    local_provider_spec,
+)
 
 VOICEGATEWAY_PLUGIN_API = 1
 

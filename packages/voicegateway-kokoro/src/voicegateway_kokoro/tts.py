@@ -17,7 +17,7 @@ import numpy as np
 from livekit.agents import APIConnectOptions, APIError, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
-from voicegateway.local_engines import EngineCache
+from voicegateway.plugin_api import EngineCache
 
 if TYPE_CHECKING:
     from kokoro_onnx import Kokoro

@@ -25,10 +25,14 @@ from typing import Any
 
 from pydantic import field_validator
 
-from voicegateway.config.schema import ProviderSettings
-from voicegateway.hookspecs import hookimpl
-from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
-from voicegateway.url_credentials import split_credentials
+from voicegateway.plugin_api import (
+    BuildRequest,
+    ModelInfo,
+    ProviderSettings,
+    ProviderSpec,
+    hookimpl,
+    split_credentials,
+)
 
 VOICEGATEWAY_PLUGIN_API = 1
 

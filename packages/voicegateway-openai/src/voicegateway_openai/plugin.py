@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voicegateway.hookspecs import hookimpl
-from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
+from voicegateway.plugin_api import BuildRequest, ModelInfo, ProviderSpec, hookimpl
 
 VOICEGATEWAY_PLUGIN_API = 1
 
@@ -62,7 +61,7 @@ def _client_reporting_transcription_tokens(request: BuildRequest) -> Any:
     import httpx2 as httpx
     import openai
 
-    from voicegateway.metering.instrument import report_usage
+    from voicegateway.plugin_api import report_usage
 
     async def on_response(response: Any) -> None:
         if response.status_code != 200 or not response.url.path.endswith("/audio/transcriptions"):
@@ -142,8 +141,7 @@ def register_providers(register):
 
 @hookimpl
 def register_usage_readers(register):
-    from voicegateway.reconcile.billed import UsageReader
-    from voicegateway.reconcile.exports import lazy
+    from voicegateway.plugin_api import UsageReader, lazy
 
     module = "voicegateway_openai.usage_export"
 

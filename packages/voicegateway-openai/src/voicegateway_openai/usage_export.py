@@ -25,7 +25,7 @@ model first (``"gpt-4o-mini-2024-07-18, input"``, ``"gpt-4o-mini-2024-07-18, cac
 Decisions, so the lines compare with our records:
 
 - Pages: a page that says more follows (``has_more: true`` or a ``next_page`` cursor) is
-  yielded as a :class:`~voicegateway.reconcile.billed.Page` spanning its buckets, so
+  yielded as a :class:`~voicegateway.plugin_api.Page` spanning its buckets, so
   ``voicegw reconcile`` flags the export ``incomplete`` unless the following page is given too.
   A page with more to come but no bucket is an error. The cookbook's flat list has no page
   fields: its loop fetched every page.
@@ -62,12 +62,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from voicegateway.reconcile.billed import BilledUsage, Page, nothing_billed
-from voicegateway.reconcile.exports import (
+from voicegateway.plugin_api import (
     TOP,
+    BilledUsage,
     JsonFile,
+    Page,
     all_or_nothing,
     json_type,
+    nothing_billed,
     part_of_day,
     snapshot_model_name,
     utc_day_from_seconds,

@@ -16,11 +16,17 @@ from typing import Any
 
 from pydantic import Field
 
-from voicegateway.config.schema import ProviderSettings
-from voicegateway.errors import ProviderUnavailable
-from voicegateway.hookspecs import hookimpl
-from voicegateway.local_engines import Bundled, how_to_get, local_provider_spec, model_path_not_set
-from voicegateway.providers import BuildRequest, ModelInfo
+from voicegateway.plugin_api import (
+    BuildRequest,
+    Bundled,
+    ModelInfo,
+    ProviderSettings,
+    ProviderUnavailable,
+    hookimpl,
+    how_to_get,
+    local_provider_spec,
+    model_path_not_set,
+)
 
 VOICEGATEWAY_PLUGIN_API = 1
 

@@ -19,7 +19,7 @@ from livekit.agents.language import LanguageCode
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import is_given
 
-from voicegateway.local_engines import EngineCache
+from voicegateway.plugin_api import EngineCache
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
