@@ -268,8 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.dir is None:
         args.dir = Path(tempfile.mkdtemp(prefix="voicegateway-demo-"))
     args.dir.mkdir(parents=True, exist_ok=True)
-    directory = args.dir.resolve()
+    from voicegateway_testkit.fake_discovery import discoverable
 
+    with discoverable():  # the scripted LLM, fake/scripted, is the testkit's fake provider
+        return run(args, args.dir.resolve())
+
+
+def run(args: argparse.Namespace, directory: Path) -> int:
+    """The conversation, then its cost report; the exit status."""
     import voicegateway
     from voicegateway import inference
 
