@@ -73,3 +73,46 @@ def test_missing_requirement_is_reported_before_import(tmp_path):
     assert rows["needy"]["status"] == "failed"
     assert "no-such-package-vg>=2 (not installed)" in rows["needy"]["error"]
     assert rows["deepgram"]["status"] == "loaded"
+
+
+def _job(site: Path, tmp_path: Path, code: str) -> subprocess.CompletedProcess:
+    config = tmp_path / "voicegw.yaml"
+    config.write_text(f"storage: {{path: {tmp_path / 'usage.duckdb'}}}\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "VOICEGW_CONFIG": str(config),
+        "OPENAI_API_KEY": "sk-test",
+        "NEEDY_KEY": "k",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env
+    )
+
+
+def test_a_job_checks_the_requirements_of_the_plugins_it_uses_only(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    _install(site, "needy-voice", "1.0.0", "needy", requires=["no-such-package-vg>=2"])
+    job = _job(
+        site,
+        tmp_path,
+        """
+        from voicegateway import plugins
+        checked = []
+        real = plugins._unmet_requirements
+        plugins._unmet_requirements = lambda dist: checked.append(dist) or real(dist)
+        from voicegateway import inference
+        inference.LLM("openai/gpt-4o-mini")  # every plugin's middlewares are collected
+        print(checked)
+        try:
+            inference.TTS("needy/voice-1")
+        except Exception as exc:
+            print(type(exc).__name__, " ".join(str(exc).split()))
+        """,
+    )
+    assert job.returncode == 0, job.stderr
+    checked, refused = job.stdout.strip().splitlines()[-2:]
+    assert checked == "['voicegateway-openai']"
+    assert refused.startswith("ProviderUnavailable")
+    assert "no-such-package-vg>=2 (not installed)" in refused

@@ -2,10 +2,14 @@
 
 Listing reads entry-point metadata only (``importlib.metadata``); nothing is imported. A plugin
 module is imported the first time one of its providers is needed, or when the CLI lists plugins.
-Before importing, the loader checks that the plugin distribution's own requirements are installed
-(so a missing ``livekit-plugins-*`` is reported as such, not as a bare ImportError), and after
-importing it checks the plugin API version and rejects misspelled hook implementations.
-A plugin that fails is recorded with its error and never affects the others.
+Before one of its providers is served, the loader checks that the plugin distribution's own
+requirements are installed (so a missing ``livekit-plugins-*`` is reported as such, not as a bare
+ImportError); after importing it checks the plugin API version and rejects misspelled hook
+implementations. A plugin that fails is recorded with its error and never affects the others.
+
+Collecting every plugin's middlewares imports every hook module (small: they import no SDK) but
+checks requirements only of the plugins whose providers are used: a job process that serves one
+provider does not read and parse the metadata of all of them (tens of milliseconds at start).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class PluginHost:
         self._owner: dict[str, str] = {}  # provider id -> plugin name that registered it
         self._pm: Any = None
         self._lock = threading.RLock()
+        self._unchecked: set[str] = set()  # plugins loaded before their requirements were checked
 
     # -- listing (metadata only) -------------------------------------------------------------
 
@@ -82,8 +87,18 @@ class PluginHost:
     def provider(self, provider_id: str) -> ProviderSpec:
         """The spec for ``provider_id``, loading its plugin on first use."""
         spec = self._providers.get(provider_id)
-        if spec is not None:
+        if spec is not None and not self._unchecked:
             return spec
+        if spec is not None:
+            info = self.plugins()[self._owner[provider_id]]
+            if info.name not in self._unchecked:
+                return spec
+            self._check_requirements(info)
+            if info.status == "loaded":
+                return spec
+            raise ProviderUnavailable(
+                f"provider {provider_id!r} is installed but its plugin failed to load: {info.error}"
+            )
         info = self.plugins().get(provider_id)
         if info is None:
             known = ", ".join(self.provider_ids()) or "none"
@@ -109,7 +124,8 @@ class PluginHost:
         """Every plugin's extra metering steps (``register_middlewares``), loading all plugins."""
         from voicegateway.metering.middleware import Middleware
 
-        self.load_all()
+        for info in self.plugins().values():
+            self._load(info, check=False)
         steps: list[Middleware] = []
 
         def register(step: Middleware) -> None:
@@ -186,20 +202,28 @@ class PluginHost:
         """Remove a plugin registered with :meth:`register` and the providers it added."""
         with self._lock:
             info = self.plugins().pop(name, None)
-            if info is None:
-                return
-            for spec in info.providers:
-                self._providers.pop(spec.id, None)
-                self._owner.pop(spec.id, None)
-            pm = self._manager()
-            if pm.has_plugin(name):
-                pm.unregister(name=name)
+            if info is not None:
+                self._forget(info)
 
-    def _load(self, info: PluginInfo) -> None:
+    def _forget(self, info: PluginInfo) -> None:
+        """Take ``info``'s providers and hooks out (its module stays imported)."""
+        for spec in info.providers:
+            self._providers.pop(spec.id, None)
+            self._owner.pop(spec.id, None)
+        info.providers = []
+        pm = self._manager()
+        if pm.has_plugin(info.name):
+            pm.unregister(name=info.name)
+
+    def _load(self, info: PluginInfo, *, check: bool = True) -> None:
+        """Import and register ``info``'s module; with ``check``, its distribution's
+        requirements first (else later, by :meth:`_check_requirements`)."""
         with self._lock:
+            if info.status == "loaded" and check and info.name in self._unchecked:
+                self._check_requirements(info)
             if info.status != "available":
                 return
-            problem = _unmet_requirements(info.distribution)
+            problem = _unmet_requirements(info.distribution) if check else None
             if problem:
                 info.status, info.error = "failed", problem
                 return
@@ -209,6 +233,20 @@ class PluginHost:
                 info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
                 return
             self._register(info, module)
+            if not check and info.status == "loaded":
+                self._unchecked.add(info.name)
+
+    def _check_requirements(self, info: PluginInfo) -> None:
+        """The check a plugin loaded for its middlewares skipped: when its requirements are
+        not met it is unloaded and marked failed, as if it had been checked first."""
+        with self._lock:
+            if info.name not in self._unchecked:
+                return
+            self._unchecked.discard(info.name)
+            problem = _unmet_requirements(info.distribution)
+            if problem:
+                self._forget(info)
+                info.status, info.error = "failed", problem
 
     def _register(self, info: PluginInfo, plugin: object) -> None:
         api = getattr(plugin, "VOICEGATEWAY_PLUGIN_API", None)
