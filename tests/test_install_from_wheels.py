@@ -5,7 +5,8 @@ README's quick-start lines and Python snippet run in that environment, which hol
 those two providers.
 
 The unrelated ``voicegateway`` on PyPI (0.27.0, with its own ``voicegw``) must not be what got
-installed: every ``voicegateway*`` distribution is 0.1.0 from a local path.
+installed: every ``voicegateway*`` distribution is this checkout's version (the core's
+``_version.py``, which every pyproject reads) from a local path.
 
 Slow (a few minutes: it installs LiveKit and its plugins), and it needs the index. Everything it
 builds, installs or caches stays under the test's temporary directory; the large parts are
@@ -21,6 +22,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from voicegateway import __version__
 
 from .quick_start import EXTRAS, KEYS, REPO, quick_start, run_lines
 
@@ -74,7 +77,7 @@ def install_and_start(tmp_path: Path) -> None:
     )
     expected = {"voicegateway", "voicegateway-core", *(f"voicegateway-{e}" for e in EXTRAS)}
     assert set(origin) == expected, origin
-    assert all(v == "0.1.0" and url.startswith("file://") for v, url in origin.values()), origin
+    assert all(v == __version__ and url.startswith("file://") for v, url in origin.values()), origin
 
     agent = tmp_path / "my-agent"
     agent.mkdir()
