@@ -140,3 +140,35 @@ def test_a_hook_module_on_the_public_module_stays_light(provider):
     assert not [m for m in new if m.startswith(UNTIL_USED)]
     if provider not in ENGINE_SETTINGS:
         assert "pydantic" not in new
+
+
+def _documented_provider() -> str:
+    text = (ROOT / "docs" / "writing-a-provider.md").read_text()
+    section = text[text.index("## 9. The contract") :]
+    return section[section.index("```python\n") + 10 : section.index("```\n", 1)]
+
+
+def test_the_documented_provider_uses_the_public_module_only(tmp_path):
+    source = tmp_path / "plugin.py"
+    source.write_text(_documented_provider())
+    assert forbidden_imports(source) == []
+    module: dict = {}
+    exec(compile(source.read_text(), str(source), "exec"), module)
+    assert module["VOICEGATEWAY_PLUGIN_API"] == vg.PLUGIN_API_VERSION
+    specs, readers = [], []
+    module["register_providers"](specs.append)
+    module["register_usage_readers"](readers.append)
+    [spec] = specs
+    assert (spec.id, spec.default_models, [m.name for m in spec.models]) == (
+        "acme",
+        {"stt": "ears-1"},
+        ["ears-1"],
+    )
+    [reader] = readers
+    assert reader.name == "acme-usage-json"
+    record = vg.UsageRecord(
+        call_id="c", modality="stt", provider="acme", model="ears-1", project="p"
+    )
+    metrics = type("Metrics", (), {"audio_duration": 0.25, "duration": 0.3})()
+    assert spec.meters["stt"](metrics, record)
+    assert record.audio_seconds == 1.0  # the minimum the example bills
