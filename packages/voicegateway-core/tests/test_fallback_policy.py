@@ -4,17 +4,21 @@ and resolve-time skipping of a provider whose circuit is open."""
 from __future__ import annotations
 
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
 from livekit.agents import APIConnectionError, APIStatusError, APITimeoutError
 
-from voicegateway.config import ConfigError, load_config
+from voicegateway.config import Config, ConfigError, load_config
 from voicegateway.errors import ProviderUnavailable
+from voicegateway.hookspecs import hookimpl
+from voicegateway.plugins import PLUGIN_API_VERSION, PluginHost
 from voicegateway.policies import circuit
 from voicegateway.policies.circuit import BreakerPolicy, CircuitBreaker
 from voicegateway.policies.fallback import NEXT, RETRY, FallbackSettings, classify, describe
-from voicegateway.resolution import resolve
+from voicegateway.providers import ProviderSpec
+from voicegateway.resolution import NOTHING_BLOCKED, Blocked, resolve
 
 
 @pytest.mark.parametrize(
@@ -155,56 +159,72 @@ def test_a_fallback_chain_naming_a_malformed_provider_is_a_load_error(tmp_path):
         _load(tmp_path, "fallbacks: {llm: ['Not A Provider/x']}\n")
 
 
-class _Spec:
-    def __init__(self, pid: str) -> None:
-        self.id, self.modalities, self.key_env, self.needs_key = pid, ("llm",), (), False
-        self.models = ()
+def _host(*ids: str) -> PluginHost:
+    """A plugin host with LLM providers ``ids`` registered (no entry points, no keys needed)."""
+    module = types.ModuleType("resolution_test_plugin")
+    module.VOICEGATEWAY_PLUGIN_API = PLUGIN_API_VERSION
 
-    def factory(self, modality):
-        return object()
+    @hookimpl
+    def register_providers(register):
+        for pid in ids:
+            register(ProviderSpec(id=pid, llm=lambda request: None))
+
+    module.register_providers = register_providers
+    host = PluginHost(discover=False)
+    host.register(module)
+    return host
+
+
+def _resolve(texts, host, blocked=NOTHING_BLOCKED, **options):
+    return resolve(
+        "brain",
+        "llm",
+        texts,
+        plugins=host,
+        config=Config(),
+        project="default",
+        blocked=blocked,
+        **options,
+    )
 
 
 def test_resolution_skips_an_open_circuit_and_keeps_it_for_later(caplog):
-    specs = {p: _Spec(p) for p in ("a", "b", "c")}
-    blocked = {"a": "its circuit is open after 3 failures; probed again in 20s"}
-    found = resolve(
-        "brain",
-        "llm",
-        ["a/m1", "b/m2", "c/m3"],
-        provider_spec=specs.__getitem__,
-        provider_settings=lambda pid: None,
-        circuit_open=blocked.get,
-        alternates=True,
+    host = _host("a", "b", "c")
+    blocked = Blocked(
+        circuit_open={"a": "its circuit is open after 3 failures; probed again in 20s"}
     )
+    found = _resolve(["a/m1", "b/m2", "c/m3"], host, blocked, alternates=True)
     assert str(found.ref) == "b/m2"
-    assert found.skipped == (("a/m1", blocked["a"]),)
+    assert found.skipped == (("a/m1", blocked.circuit_open["a"]),)
     assert found.fallback_from == "a/m1"
     assert [str(r.ref) for r in found.preceding] == ["a/m1"]
     assert [str(r.ref) for r in found.alternates] == ["c/m3"]
     assert "its circuit is open" in caplog.text
     # without alternates, nothing else is kept
-    plain = resolve(
-        "brain",
-        "llm",
-        ["a/m1", "b/m2", "c/m3"],
-        provider_spec=specs.__getitem__,
-        provider_settings=lambda pid: None,
-        circuit_open=blocked.get,
-    )
+    plain = _resolve(["a/m1", "b/m2", "c/m3"], host, blocked)
     assert (plain.preceding, plain.alternates) == ((), ())
 
 
-def test_resolution_with_every_circuit_open_uses_the_first_anyway(caplog):
-    specs = {p: _Spec(p) for p in ("a", "b")}
-    found = resolve(
-        "brain",
-        "llm",
-        ["nope/x", "a/m1", "b/m2"],
-        provider_spec=lambda pid: specs[pid] if pid in specs else _missing(pid),
-        provider_settings=lambda pid: None,
-        circuit_open=lambda pid: "its circuit is open",
-        alternates=True,
+def test_a_spent_budget_is_its_own_reason_and_an_open_circuit_comes_first():
+    host = _host("a", "b", "c")
+    blocked = Blocked(
+        circuit_open={"a": "its circuit is open"},
+        budget_spent={"a": "its budget is spent: a", "b": "its budget is spent: b"},
     )
+    found = _resolve(["a/m1", "b/m2", "c/m3"], host, blocked)
+    assert str(found.ref) == "c/m3"
+    assert found.skipped == (("a/m1", "its circuit is open"), ("b/m2", "its budget is spent: b"))
+    assert (blocked.why("a"), blocked.why("b"), blocked.why("c")) == (
+        "its circuit is open",
+        "its budget is spent: b",
+        None,
+    )
+
+
+def test_resolution_with_every_circuit_open_uses_the_first_anyway(caplog):
+    host = _host("a", "b")
+    every = Blocked(circuit_open={"a": "its circuit is open", "b": "its circuit is open"})
+    found = _resolve(["nope/x", "a/m1", "b/m2"], host, every, alternates=True)
     assert str(found.ref) == "a/m1"
     assert found.fallback_from == "nope/x"
     assert [str(r.ref) for r in found.alternates] == ["b/m2"]
@@ -212,16 +232,5 @@ def test_resolution_with_every_circuit_open_uses_the_first_anyway(caplog):
 
 
 def test_resolution_with_nothing_usable_still_raises():
-    with pytest.raises(ProviderUnavailable, match="nope/x: no provider"):
-        resolve(
-            "brain",
-            "llm",
-            ["nope/x"],
-            provider_spec=_missing,
-            provider_settings=lambda pid: None,
-            circuit_open=lambda pid: "its circuit is open",
-        )
-
-
-def _missing(pid: str):
-    raise ProviderUnavailable(f"no provider {pid!r}")
+    with pytest.raises(ProviderUnavailable, match="nope/x: no provider 'nope'"):
+        _resolve(["nope/x"], _host(), Blocked(circuit_open={"nope": "its circuit is open"}))

@@ -31,7 +31,7 @@ from voicegateway.policies.admission import Policies
 from voicegateway.pricing import rates_for
 from voicegateway.providers import FIRST_PARTY, BuildRequest, Modality
 from voicegateway.records import UsageRecord
-from voicegateway.resolution import Resolution, candidates, resolve
+from voicegateway.resolution import Blocked, ModelRef, Resolution, candidates, resolve
 from voicegateway.url_credentials import split_credentials
 
 log = logging.getLogger("voicegateway.gateway")
@@ -131,15 +131,19 @@ class Gateway:
             overrides=self.config.pricing,
         )
 
-    def _unavailable(self, project: str, provider: str) -> str | None:
-        """Why resolution must skip ``provider`` for ``project`` now: its circuit is open, or the
-        project's budget (overall or for that provider) is spent."""
-        reason = circuit.blocked(provider)
+    def _blocked(self, project: str, providers: Iterable[str]) -> Blocked:
+        """Which of ``providers`` must not take ``project``'s new calls now, found once before
+        resolving: an open circuit, or the project's ``block`` budget (overall or for that
+        provider) spent."""
+        circuits = {p: why for p in providers if (why := circuit.blocked(p))}
         budget = self.config.project(project).budget
-        if reason is None and budget is not None and budget.action == "block":
-            spent = self.policies.budgets.exhausted(project, provider)
-            reason = f"its budget is spent: {spent}" if spent else None
-        return reason
+        spent: dict[str, str] = {}
+        if budget is not None and budget.action == "block":
+            budgets = self.policies.budgets
+            for provider in providers:
+                if provider not in circuits and (why := budgets.exhausted(project, provider)):
+                    spent[provider] = f"its budget is spent: {why}"
+        return Blocked(circuit_open=circuits, budget_spent=spent)
 
     def _throttled(self, project: str, modality: Modality) -> tuple[list[str], str] | None:
         """The cheaper chain a ``throttle`` budget past its last threshold sends calls to, and
@@ -229,15 +233,17 @@ class Gateway:
                 "%s %r of project %r throttled to %s: %s", modality, name, project, cheaper, why
             )
             primary, texts = texts[0], [*cheaper, *(t for t in texts if t not in cheaper)]
+        providers = {ModelRef.parse(text, modality).provider for text in texts}
         resolution = resolve(
             name,
             modality,
             texts,
-            provider_spec=self.plugins.provider,
-            provider_settings=lambda pid: config.provider_settings(pid, project).resolve(),
+            plugins=self.plugins,
+            config=config,
+            project=project,
             api_key=api_key,
             base_url=base_url,
-            circuit_open=lambda provider: self._unavailable(project, provider),
+            blocked=self._blocked(project, providers),
             alternates=alternates,
         )
         if throttled and str(resolution.ref) != primary:

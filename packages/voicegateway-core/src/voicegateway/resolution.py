@@ -10,10 +10,14 @@ installed nor one of VoiceGateway's own (a typo), a provider that lacks the moda
 provider lists for another modality only, a ``${VAR}`` of a setting other than a key left unset.
 Only availability moves resolution to the next candidate: one of VoiceGateway's providers not
 installed (or its plugin failed or disabled), no key, the project's budget spent or the provider's
-circuit open (``unavailable``). Every hand-over is logged at WARNING with the model asked for, the
+circuit open (:class:`Blocked`). Every hand-over is logged at WARNING with the model asked for, the
 one serving and why. With ``alternates=True`` the usable candidates after the winner are kept too
 (``Resolution.alternates``), for run-time fallback. ``voicegw check`` asks the same questions
 through the same functions, so it cannot disagree with an agent.
+
+Resolution is given what it needs as plain objects, never callbacks into the ``Gateway`` above it:
+the ``PluginHost`` (its own layer) that loads a provider on first use, the ``Config`` and project
+whose settings apply, and the providers the gateway found blocked just before asking.
 """
 
 from __future__ import annotations
@@ -23,12 +27,17 @@ import difflib
 import logging
 import os
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from voicegateway.errors import ModelNotFound, ProviderUnavailable
 from voicegateway.providers import FIRST_PARTY, MODALITIES, Modality, ProviderSpec
 from voicegateway.url_credentials import split_credentials
+
+if TYPE_CHECKING:
+    from voicegateway.config import Config
+    from voicegateway.plugins import PluginHost
 
 log = logging.getLogger("voicegateway.resolution")
 
@@ -90,6 +99,25 @@ class Resolution:
         return self.ref.model or self.spec.default_models.get(modality)
 
 
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """Providers that could serve but must not take new calls now, and why (by provider id), as
+    the gateway found them just before resolving. Resolution skips them, keeps them for run-time
+    fallback (``Resolution.preceding``) and, when nothing else can serve, builds the first of them
+    anyway: its next call probes the circuit, or admission refuses it against the budget."""
+
+    circuit_open: Mapping[str, str] = field(default_factory=dict)
+    """The provider's circuit breaker is open, or half-open with its probe in flight."""
+    budget_spent: Mapping[str, str] = field(default_factory=dict)
+    """The project's ``block`` budget, overall or for that provider, is spent."""
+
+    def why(self, provider: str) -> str | None:
+        return self.circuit_open.get(provider) or self.budget_spent.get(provider)
+
+
+NOTHING_BLOCKED = Blocked()
+
+
 def candidates(
     name: str,
     modality: Modality,
@@ -139,7 +167,7 @@ def unknown_provider(provider: str, text: str, known: Iterable[str]) -> str:
     )
 
 
-def modalities_of(texts: Iterable[str], provider_spec) -> tuple[Modality, ...]:
+def modalities_of(texts: Iterable[str], plugins: PluginHost) -> tuple[Modality, ...]:
     """What a ``models:`` entry can be asked for as: an alias does not say.
 
     The first installed provider that lists one of the entry's models, or offers one modality
@@ -150,7 +178,7 @@ def modalities_of(texts: Iterable[str], provider_spec) -> tuple[Modality, ...]:
     for text in texts:
         ref = ModelRef.parse(text, "stt")  # strips a :language/:voice suffix; names compare bare
         try:
-            spec: ProviderSpec = provider_spec(ref.provider)
+            spec = plugins.provider(ref.provider)
         except ProviderUnavailable:
             continue
         listed = {m.modality for m in spec.models if m.name in (ref.model, text.partition("/")[2])}
@@ -167,20 +195,21 @@ def resolve(
     modality: Modality,
     texts: list[str],
     *,
-    provider_spec,
-    provider_settings,
+    plugins: PluginHost,
+    config: Config,
+    project: str,
     api_key: str | None = None,
     base_url: str | None = None,
-    circuit_open: Callable[[str], str | None] = lambda _provider: None,
+    blocked: Blocked = NOTHING_BLOCKED,
     alternates: bool = False,
 ) -> Resolution:
     """Walk ``texts`` and return the first candidate that can serve ``modality``.
 
-    ``provider_spec(id)`` loads a provider (raising ProviderUnavailable); ``provider_settings(id)``
-    returns its resolved voicegw.yaml settings (raising when a ``${VAR}`` it needs is unset).
-    ``circuit_open(id)`` says why the provider cannot take calls now: its circuit is open or the
-    project's budget is spent (None when it can). ``api_key``/``base_url`` given by the agent
-    apply to the first candidate only. Raises ModelNotFound for a candidate that cannot serve
+    ``plugins`` loads each provider on first use (ProviderUnavailable when it cannot); its
+    settings are ``project``'s in ``config``, read when the candidate is reached (an unset
+    ``${VAR}`` of a later candidate is no error while an earlier one serves). ``blocked`` names
+    the providers that must not take calls now. ``api_key``/``base_url`` given by the agent apply
+    to the first candidate only. Raises ModelNotFound for a candidate that cannot serve
     ``modality`` at all, ProviderUnavailable when no candidate is available.
     """
     skipped: list[tuple[str, str]] = []
@@ -190,12 +219,13 @@ def resolve(
         reason, chosen = _try(
             ref,
             modality,
-            provider_spec,
-            provider_settings,
+            plugins,
+            config,
+            project,
             api_key if index == 0 else None,
             base_url if index == 0 else None,
         )
-        if chosen is not None and (why := circuit_open(chosen[0].id)):
+        if chosen is not None and (why := blocked.why(chosen[0].id)):
             preceding.append(Resolution(name, ref, *chosen))
             reason, chosen = why, None
         if chosen is None:
@@ -214,7 +244,7 @@ def resolve(
         rest: list[Resolution] = []
         for later in texts[index + 1 :] if alternates else ():
             later_ref = ModelRef.parse(later, modality)
-            _, usable = _try(later_ref, modality, provider_spec, provider_settings, None, None)
+            _, usable = _try(later_ref, modality, plugins, config, project, None, None)
             if usable is not None:  # an open circuit is no reason to leave it out: it recovers
                 rest.append(Resolution(name, later_ref, *usable))
         kept = tuple(preceding) if alternates else ()
@@ -237,11 +267,11 @@ def resolve(
     raise ProviderUnavailable(f"no provider can serve {modality} {name!r}:\n{lines}")
 
 
-def _try(ref, modality, provider_spec, provider_settings, api_key, base_url):
+def _try(ref, modality, plugins, config, project, api_key, base_url):
     """(why not, None) when ``ref``'s provider is unavailable now, ("", what to build) when it
     can serve; raises when it never could (the modality, an unset non-key setting)."""
     try:
-        spec: ProviderSpec = provider_spec(ref.provider)
+        spec: ProviderSpec = plugins.provider(ref.provider)
     except ProviderUnavailable as exc:
         return str(exc), None
     if spec.factory(modality) is None:
@@ -252,7 +282,7 @@ def _try(ref, modality, provider_spec, provider_settings, api_key, base_url):
         kinds = " and ".join(m for m in MODALITIES if m in listed)
         raise ModelNotFound(f"{ref} is a {kinds} model of {spec.id}; it cannot serve {modality}")
     try:
-        settings = provider_settings(spec.id)
+        settings = config.provider_settings(spec.id, project).resolve()
     except Exception as exc:  # MissingEnvError: names the variable and the line, never a value
         if not _is_credential(spec, getattr(exc, "path", "")):
             raise ProviderUnavailable(f"{ref}: {exc}") from None

@@ -105,7 +105,7 @@ def _alias(gateway, alias: str, project: str) -> tuple[str, str | None]:
     texts = [entry] if isinstance(entry, str) else entry
     served: dict[tuple[str, str], list[str]] = {}
     errors: list[str] = []
-    for modality in modalities_of(texts, gateway.plugins.provider):
+    for modality in modalities_of(texts, gateway.plugins):
         try:
             resolution = gateway.resolve(alias, modality, project=project, alternates=True)
         except Exception as exc:
