@@ -19,8 +19,8 @@ from livekit.agents import APIStatusError
 
 import voicegateway
 from voicegateway import gateway as gateway_module
-from voicegateway.plugin_api import PLUGIN_API_VERSION, hookimpl
 from voicegateway.metering.meters import meter_llm
+from voicegateway.plugin_api import PLUGIN_API_VERSION, hookimpl
 from voicegateway.plugins import PluginHost
 from voicegateway.policies.fallback import NEXT, RETRY
 from voicegateway.providers import BuildRequest, ModelInfo, ProviderSpec
