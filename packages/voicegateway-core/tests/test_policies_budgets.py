@@ -11,6 +11,7 @@ import pytest
 
 from voicegateway.config.schema import Config
 from voicegateway.errors import VoiceGatewayError
+from voicegateway.metering.middleware import Middleware, MiddlewareChain
 from voicegateway.policies import BudgetExceeded, Budgets, BudgetUnknown, SharedState
 from voicegateway.records import Call, UsageRecord
 
@@ -363,3 +364,46 @@ def test_another_programs_database_is_never_written_into(tmp_path):
         tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master")}
         (journal,) = con.execute("PRAGMA journal_mode").fetchone()
     assert tables == {"invoices"} and journal == "delete"  # untouched
+
+
+class _RefuseFirst(Middleware):
+    """A plugin's step placed after the budgets: refuses the first ``n`` calls it sees."""
+
+    name = "refuse_first"
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self.ended: list[str] = []
+
+    def on_call_start(self, call: Call) -> None:
+        if self.left:
+            self.left -= 1
+            raise PermissionError("this plugin refuses the call")
+
+    def on_call_end(self, call: Call) -> None:
+        self.ended.append(call.call_id)
+
+
+def test_a_step_after_the_budget_that_refuses_unwinds_its_reservation(state):
+    budgets = Budgets(
+        config({"daily_usd": "0.03", "action": "block", "reserve_usd": "0.01"}), state
+    )
+    plugin_step = _RefuseFirst(5)
+    chain = MiddlewareChain([budgets, plugin_step])
+    for _ in range(5):  # each takes $0.01 from the lease, then the later step refuses the call
+        refused = Call(modality="stt", provider="fake", model="m", project="app")
+        with pytest.raises(PermissionError):
+            chain.start(refused)
+        assert refused.status == "refused" and refused.ended
+    assert plugin_step.ended == []  # a step that refused was never entered: nothing to unwind
+    admitted = [Call(modality="stt", provider="fake", model="m", project="app") for _ in range(3)]
+    for call in admitted:  # the whole $0.03 is still there: no refusal kept a reservation
+        chain.start(call)
+    with pytest.raises(BudgetExceeded):
+        chain.start(Call(modality="stt", provider="fake", model="m", project="app"))
+    for call in admitted:
+        chain.end(call)
+    assert plugin_step.ended == [call.call_id for call in admitted]
+    budgets._releasing = True  # what exit does: unused leases go back
+    budgets.sync()
+    assert held(state) == 0

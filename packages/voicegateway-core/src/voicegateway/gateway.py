@@ -70,9 +70,9 @@ class Gateway:
 
     @property
     def chain(self) -> MiddlewareChain:
-        """The metering chain, built on first use: session correlation, latency and cost, then
-        every plugin's ``register_middlewares`` steps, then recording. ``middlewares=`` replaces
-        it whole."""
+        """The metering chain, built on first use: session correlation, latency and cost,
+        budgets and rate limits, then every plugin's ``register_middlewares`` steps, then
+        recording. ``middlewares=`` replaces it whole."""
         if self._chain is None:
             with self._lock:
                 if self._chain is None:
@@ -83,7 +83,7 @@ class Gateway:
                             SessionCorrelation(),
                             Latency(),
                             CostTracking(self.config, catalog_for=self._price_catalog),
-                            self.policies,
+                            *self.policies.steps,  # budgets, then rate limits
                             *extra,
                             Recording(self.spooler),
                         ]
@@ -108,12 +108,12 @@ class Gateway:
 
     @property
     def policies(self) -> Policies:
-        """Budgets and rate limits (one chain step), their state shared by every process of this
-        machine in ``<storage.path>.policies.sqlite``, opened on first use."""
+        """Budgets and rate limits (two chain steps), their state shared by every process of
+        this machine in ``<storage.path>.policies.sqlite``, opened on first use."""
         if self._policies is None:
             with self._lock:
                 if self._policies is None:
-                    self._policies = Policies(lambda: self.config, rates=self._rates)
+                    self._policies = Policies(self.config, rates=self._rates)
         return self._policies
 
     def rates(self, resolution: Resolution, modality: Modality) -> Any:

@@ -8,6 +8,12 @@ A middleware sees three moments of a call, in chain order:
   annotate the record (job ids, latency, cost) and the last one stores it.
 - ``on_call_end(call)``: once, when the call's stream is finished, with ``call.status`` set.
 
+Steps nest, as a web framework's middleware stack does: a call enters them in order and leaves
+them in reverse. A step that refuses a call (raises in ``on_call_start``) unwinds the steps that
+had already admitted it: their ``on_call_end`` runs, last admitted first, so a budget reservation
+taken before a later step refused is given back. A chain is itself a step: one nested in another
+admits and unwinds its own steps the same way.
+
 Errors raised in ``on_usage``/``on_call_end`` are logged and swallowed: metering never breaks a
 conversation. The chain runs on the agent's event loop, so steps must not block.
 """
@@ -39,8 +45,11 @@ class Middleware:
         """The call is over; ``call.status`` is ok, error or cancelled."""
 
 
-class MiddlewareChain:
-    """An ordered, immutable list of middlewares with the three entry points."""
+class MiddlewareChain(Middleware):
+    """An ordered, immutable list of middlewares, nested (see the module docstring), with the
+    three entry points a call's lifecycle uses: :meth:`start`, :meth:`usage`, :meth:`end`."""
+
+    name = "chain"
 
     def __init__(self, middlewares: Iterable[Middleware]) -> None:
         self._steps: tuple[Middleware, ...] = tuple(middlewares)
@@ -50,22 +59,47 @@ class MiddlewareChain:
         return self._steps
 
     def start(self, call: Call) -> None:
-        for step in self._steps:
-            step.on_call_start(call)
+        """Admit ``call`` step by step; a refusal unwinds what admitted it and ends the call
+        (``refused``), then reaches the caller."""
+        try:
+            self.on_call_start(call)
+        except BaseException as exc:
+            call.status, call.error_class, call.ended = "refused", type(exc).__name__, True
+            raise
 
     def usage(self, call: Call, record: UsageRecord) -> None:
         call.records += 1
+        self.on_usage(call, record)
+
+    def end(self, call: Call) -> None:
+        if call.ended:
+            return
+        call.ended = True
+        self.on_call_end(call)
+
+    # -- as a step of another chain ---------------------------------------------------------
+
+    def on_call_start(self, call: Call) -> None:
+        for admitted, step in enumerate(self._steps):
+            try:
+                step.on_call_start(call)
+            except BaseException:
+                self._leave(call, admitted)
+                raise
+
+    def on_usage(self, call: Call, record: UsageRecord) -> None:
         for step in self._steps:
             try:
                 step.on_usage(call, record)
             except Exception:
                 log.exception("middleware %s failed on a usage record; continuing", step.name)
 
-    def end(self, call: Call) -> None:
-        if call.ended:
-            return
-        call.ended = True
-        for step in self._steps:
+    def on_call_end(self, call: Call) -> None:
+        self._leave(call, len(self._steps))
+
+    def _leave(self, call: Call, entered: int) -> None:
+        """``on_call_end`` of the first ``entered`` steps, last first."""
+        for step in reversed(self._steps[:entered]):
             try:
                 step.on_call_end(call)
             except Exception:

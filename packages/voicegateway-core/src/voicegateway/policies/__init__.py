@@ -2,14 +2,14 @@
 
 Budgets and rate limits (docs/policies.md) hold across the processes of one machine:
 
-- :mod:`.state`: :class:`SharedState`, the SQLite database (WAL) next to the ledger that every
-  process of the machine decides in, and that releases what a dead process held.
+- :mod:`voicegateway.policy_state`: :class:`SharedState`, the SQLite database (WAL) next to the
+  ledger that every process of the machine decides in, and that releases what a dead process held.
 - :mod:`.budgets`: :class:`Budgets`, the middleware step that reserves, refuses and settles.
 - :mod:`.limits`: :class:`RateLimits`, GCRA request rates, units per minute, concurrent calls.
 - :mod:`.worker`: :class:`~.worker.PolicyWorker`, the thread that talks to the state (never the
   event loop).
 - :mod:`.notify`: webhook alerts for threshold crossings.
-- :mod:`.admission`: :class:`Policies`, both as one chain step (what the gateway uses).
+- :mod:`.admission`: :class:`Policies`, both steps (budgets first) over one state and worker.
 - :mod:`.errors`: :class:`BudgetExceeded`, :class:`BudgetUnknown`, :class:`RateLimited`,
   :class:`RateLimitUnknown` (all :class:`Refused`), :class:`PolicyStateError`.
 
