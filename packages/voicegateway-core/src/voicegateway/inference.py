@@ -68,16 +68,34 @@ def session(session_id: str) -> SessionScope:
 
 
 class _Built:
-    """What every wrapper resolves at construction: the plugin object and its metering.
-
-    With more than one usable candidate in the chain, or a budget or rate limit on the project,
-    every usable candidate is built (``members``, each with its own plugin and metering, in chain
-    order) and calls are served through ``policies.fallback_streams``; ``plugin`` stays the one
-    resolution chose.
-    """
+    """What a wrapper serves with, fixed at construction: the plugin resolution chose (``plugin``,
+    ``instrument``), what its calls are billed as, and one serving strategy (``strategy``): the
+    plugin alone, or every usable candidate of the chain (``members``) through
+    ``policies.fallback_streams``. Made by :meth:`load`, which does the I/O."""
 
     def __init__(
         self,
+        *,
+        project: str,
+        resolution: Any,
+        plugin: Any,
+        model: str,
+        instrument: Instrument,
+        members: list[Any],
+        strategy: Any,
+    ) -> None:
+        self.project = project
+        self.resolution = resolution
+        self.provider = resolution.spec.id
+        self.plugin = plugin
+        self.model = model
+        self.instrument = instrument
+        self.members = members
+        self.strategy = strategy
+
+    @classmethod
+    def load(
+        cls,
         owner: Any,
         modality: Modality,
         model: NotGivenOr[str],
@@ -87,82 +105,152 @@ class _Built:
         api_key: Any,
         base_url: Any,
         **options: Any,
-    ) -> None:
+    ) -> _Built:
+        """Resolve ``model`` and build what serves it. This is where construction does I/O: the
+        process's voicegw.yaml is loaded on first use, the provider's plugin module and its
+        ``livekit.plugins`` are imported (main thread), and its factory builds the plugin object;
+        with a fallback chain, or a budget or rate limit on the project, every usable candidate
+        is built."""
         gateway: Gateway = get_gateway()
         name = model if is_given(model) and model else modality
-        self.project = gateway.project_name(project_name)
+        project = gateway.project_name(project_name)
         resolution = gateway.resolve(
             name,
             modality,
-            project=self.project,
+            project=project,
             fallback=_fallback_models(fallback),
             api_key=api_key if is_given(api_key) and api_key else None,
             base_url=base_url if is_given(base_url) and base_url else None,
             alternates=True,
         )
         options = {k: v for k, v in options.items() if is_given(v) and v is not None}
-        self.plugin, self.model = gateway.build(resolution, modality, **options)
-        setattr(self.plugin, METERED, True)  # attach() must not meter it a second time
-        self.provider = resolution.spec.id
-        self.resolution = resolution
-        self.members: list[Any] = []
+        plugin, built_model = gateway.build(resolution, modality, **options)
+        setattr(plugin, METERED, True)  # attach() must not meter it a second time
         # Several usable candidates (run-time hand-over), or a budget or rate limit: calls go
         # through VoiceGateway's own streams, which await admission instead of blocking the
         # loop, and raise a refusal inside the stream (LiveKit's error path, so the session's
         # ``error`` event reports it).
-        policed = gateway.policies.applies(self.project, self.provider)
+        policed = gateway.policies.applies(project, resolution.spec.id)
         if resolution.alternates or resolution.preceding or policed:
-            self._build_members(owner, gateway, modality, options)
-            self.instrument: Instrument = next(
-                m.instrument for m in self.members if m.plugin is self.plugin
+            from voicegateway.policies.fallback import FallbackSettings
+            from voicegateway.policies.fallback_streams import ChainServing
+
+            settings = FallbackSettings.from_config(gateway.fallback_policy(project))
+            members = _members(
+                owner,
+                gateway,
+                modality,
+                project,
+                resolution,
+                plugin,
+                built_model,
+                settings,
+                options,
             )
-            return
-        self.instrument = Instrument(
-            owner,
-            self.plugin,
-            modality=modality,
-            provider=self.provider,
-            model=self.model,
-            project=self.project,
-            chain=gateway.chain,
-            meter=resolution.spec.meters.get(modality) or DEFAULT_METERS[modality],
-            fallback_from=resolution.fallback_from,
-        )
-
-    def _build_members(
-        self, owner: Any, gateway: Gateway, modality: Modality, options: dict[str, Any]
-    ) -> None:
-        from voicegateway.policies import circuit
-        from voicegateway.policies.fallback import AttemptInstrument, FallbackSettings, Member
-
-        resolution = self.resolution
-        self.fallback = FallbackSettings.from_config(gateway.fallback_policy(self.project))
-        skipped = [text for text, _ in resolution.skipped]
-        for res in (*resolution.preceding, resolution, *resolution.alternates):
-            if res is resolution:
-                plugin, model = self.plugin, self.model
-            else:
-                try:
-                    plugin, model = gateway.build(res, modality, **options)
-                except Exception as exc:
-                    log.warning("%s fallback %s left out: %s", modality, res.ref, exc)
-                    continue
-                setattr(plugin, METERED, True)
-            # what this member serves in place of when it serves without a run-time hand-over
-            before = skipped[: skipped.index(str(res.ref))] if str(res.ref) in skipped else skipped
-            instrument = AttemptInstrument(
+            instrument = next(m.instrument for m in members if m.plugin is plugin)
+            strategy: Any = ChainServing(members, settings)
+        else:
+            members = []
+            instrument = Instrument(
                 owner,
                 plugin,
                 modality=modality,
-                provider=res.spec.id,
-                model=model,
-                project=self.project,
+                provider=resolution.spec.id,
+                model=built_model,
+                project=project,
                 chain=gateway.chain,
-                meter=res.spec.meters.get(modality) or DEFAULT_METERS[modality],
-                fallback_from=before[0] if before else None,
+                meter=resolution.spec.meters.get(modality) or DEFAULT_METERS[modality],
+                fallback_from=resolution.fallback_from,
             )
-            breaker = circuit.breaker(res.spec.id, self.fallback.breaker)
-            self.members.append(Member(plugin, res.spec.id, model, instrument, breaker))
+            strategy = _Direct(plugin, instrument)
+        return cls(
+            project=project,
+            resolution=resolution,
+            plugin=plugin,
+            model=built_model,
+            instrument=instrument,
+            members=members,
+            strategy=strategy,
+        )
+
+
+def _members(
+    owner: Any,
+    gateway: Gateway,
+    modality: Modality,
+    project: str,
+    resolution: Any,
+    plugin: Any,
+    model: str,
+    settings: Any,
+    options: dict[str, Any],
+) -> list[Any]:
+    """Every usable candidate of the chain, in chain order, each with its own plugin object,
+    metering and breaker; a candidate that fails to build is left out."""
+    from voicegateway.policies import circuit
+    from voicegateway.policies.fallback import Member
+
+    members = []
+    skipped = [text for text, _ in resolution.skipped]
+    for res in (*resolution.preceding, resolution, *resolution.alternates):
+        if res is resolution:
+            member_plugin, member_model = plugin, model
+        else:
+            try:
+                member_plugin, member_model = gateway.build(res, modality, **options)
+            except Exception as exc:
+                log.warning("%s fallback %s left out: %s", modality, res.ref, exc)
+                continue
+            setattr(member_plugin, METERED, True)
+        # what this member serves in place of when it serves without a run-time hand-over
+        before = skipped[: skipped.index(str(res.ref))] if str(res.ref) in skipped else skipped
+        instrument = Instrument(
+            owner,
+            member_plugin,
+            modality=modality,
+            provider=res.spec.id,
+            model=member_model,
+            project=project,
+            chain=gateway.chain,
+            meter=res.spec.meters.get(modality) or DEFAULT_METERS[modality],
+            fallback_from=before[0] if before else None,
+            forward_errors=False,
+        )
+        breaker = circuit.breaker(res.spec.id, settings.breaker)
+        members.append(Member(member_plugin, res.spec.id, member_model, instrument, breaker))
+    return members
+
+
+class _Direct:
+    """The serving strategy of a model with one candidate and no policy that can refuse: each
+    call is one metered call of the plugin, whose own stream goes back to the agent."""
+
+    def __init__(self, plugin: Any, instrument: Instrument) -> None:
+        self.plugin, self.instrument = plugin, instrument
+
+    async def recognize(self, owner: Any, buffer: Any, *, language: Any, conn_options: Any):
+        return await self.instrument.recognize_call(
+            lambda: self.plugin.recognize(buffer, language=language, conn_options=conn_options),
+            audio_seconds=calculate_audio_duration(buffer),
+        )
+
+    def stt_stream(self, owner: Any, *, language: Any, conn_options: Any, vad: Any):
+        return self.instrument.stream_call(
+            lambda: self.plugin.stream(language=language, conn_options=conn_options)
+        )
+
+    def chat(self, owner: Any, kwargs: dict[str, Any]):
+        return self.instrument.stream_call(
+            lambda: self.plugin.chat(**kwargs), chat_ctx=kwargs.get("chat_ctx")
+        )
+
+    def synthesize(self, owner: Any, text: str, *, conn_options: Any):
+        return self.instrument.stream_call(
+            lambda: self.plugin.synthesize(text, conn_options=conn_options), text=text
+        )
+
+    def tts_stream(self, owner: Any, *, conn_options: Any):
+        return self.instrument.stream_call(lambda: self.plugin.stream(conn_options=conn_options))
 
 
 def _fallback_models(fallback: Any) -> list[str]:
@@ -236,7 +324,7 @@ class STT(_Wrapper, stt.STT):
         project: str | None = None,
     ) -> None:
         # api_secret belongs to LiveKit Cloud's gateway; direct providers need none.
-        self._built = _Built(
+        self._built = _Built.load(
             self,
             "stt",
             model,
@@ -272,42 +360,18 @@ class STT(_Wrapper, stt.STT):
         language=NOT_GIVEN,
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ):
-        if self._built.members:
-            from voicegateway.policies import fallback_streams
-
-            return await fallback_streams.recognize(
-                self,
-                self._built.members,
-                self._built.fallback,
-                buffer,
-                language=language,
-                audio_seconds=calculate_audio_duration(buffer),
-            )
-        return await self._built.instrument.recognize_call(
-            lambda: self.plugin.recognize(
-                buffer, language=language, conn_options=_conn(conn_options, self._conn_options)
-            ),
-            audio_seconds=calculate_audio_duration(buffer),
+        return await self._built.strategy.recognize(
+            self, buffer, language=language, conn_options=_conn(conn_options, self._conn_options)
         )
 
     def stream(
         self, *, language=NOT_GIVEN, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> stt.RecognizeStream:
-        if self._built.members:
-            from voicegateway.policies.fallback_streams import FallbackRecognizeStream
-
-            return FallbackRecognizeStream(
-                self,
-                self._built.members,
-                self._built.fallback,
-                language=language,
-                vad=self._vad,
-                conn_options=_conn(conn_options, self._conn_options),
-            )
-        return self._built.instrument.stream_call(
-            lambda: self.plugin.stream(
-                language=language, conn_options=_conn(conn_options, self._conn_options)
-            )
+        return self._built.strategy.stt_stream(
+            self,
+            language=language,
+            conn_options=_conn(conn_options, self._conn_options),
+            vad=self._vad,
         )
 
     def _update_session_keyterms(self, keyterms: list[str]) -> None:
@@ -343,7 +407,7 @@ class LLM(_Wrapper, llm.LLM):
         # provider, api_secret, inference_class and prompt_cache_breakpoints steer LiveKit Cloud's
         # gateway; they have no meaning for a direct provider connection.
         super().__init__()
-        self._built = _Built(
+        self._built = _Built.load(
             self,
             "llm",
             model,
@@ -356,25 +420,7 @@ class LLM(_Wrapper, llm.LLM):
         self.plugin: llm.LLM = self._built.plugin
 
     def chat(self, **kwargs: Any) -> llm.LLMStream:
-        if self._built.members:
-            from voicegateway.policies.fallback import DEFAULT_FALLBACK_CONN_OPTIONS
-            from voicegateway.policies.fallback_streams import FallbackLLMStream
-
-            chat_ctx = kwargs.pop("chat_ctx")
-            tools = kwargs.pop("tools", None)
-            conn_options = kwargs.pop("conn_options", DEFAULT_FALLBACK_CONN_OPTIONS)
-            return FallbackLLMStream(
-                self,
-                self._built.members,
-                self._built.fallback,
-                chat_ctx=chat_ctx,
-                tools=tools,
-                conn_options=conn_options,
-                extra=kwargs,
-            )
-        return self._built.instrument.stream_call(
-            lambda: self.plugin.chat(**kwargs), chat_ctx=kwargs.get("chat_ctx")
-        )
+        return self._built.strategy.chat(self, kwargs)
 
     def prewarm(self, *, loop: Any = None) -> None:
         self.plugin.prewarm(loop=loop)
@@ -404,7 +450,7 @@ class TTS(_Wrapper, tts.TTS):
         conn_options: NotGivenOr[APIConnectOptions] = NOT_GIVEN,
         project: str | None = None,
     ) -> None:
-        self._built = _Built(
+        self._built = _Built.load(
             self,
             "tts",
             model,
@@ -442,37 +488,15 @@ class TTS(_Wrapper, tts.TTS):
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> tts.ChunkedStream:
-        if self._built.members:
-            from voicegateway.policies.fallback_streams import FallbackChunkedStream
-
-            return FallbackChunkedStream(
-                self,
-                self._built.members,
-                self._built.fallback,
-                text=text,
-                conn_options=_conn(conn_options, self._conn_options),
-            )
-        return self._built.instrument.stream_call(
-            lambda: self.plugin.synthesize(
-                text, conn_options=_conn(conn_options, self._conn_options)
-            ),
-            text=text,
+        return self._built.strategy.synthesize(
+            self, text, conn_options=_conn(conn_options, self._conn_options)
         )
 
     def stream(
         self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> tts.SynthesizeStream:
-        if self._built.members:
-            from voicegateway.policies.fallback_streams import FallbackSynthesizeStream
-
-            return FallbackSynthesizeStream(
-                self,
-                self._built.members,
-                self._built.fallback,
-                conn_options=_conn(conn_options, self._conn_options),
-            )
-        return self._built.instrument.stream_call(
-            lambda: self.plugin.stream(conn_options=_conn(conn_options, self._conn_options))
+        return self._built.strategy.tts_stream(
+            self, conn_options=_conn(conn_options, self._conn_options)
         )
 
     def prewarm(self) -> None:

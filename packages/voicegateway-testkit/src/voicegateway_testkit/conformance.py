@@ -151,7 +151,7 @@ async def wait_ended(obj: Any, timeout: float = 5.0) -> None:
     """Wait until every call ``obj`` opened has ended (its closing record made)."""
     instrument = obj._built.instrument
     async with asyncio.timeout(timeout):
-        while instrument._open:
+        while instrument.in_flight:
             await asyncio.sleep(0.01)
 
 

@@ -44,17 +44,11 @@ from livekit.agents._exceptions import (
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from voicegateway.metering.estimate import output_cap
-from voicegateway.metering.instrument import (
-    Instrument,
-    _count_pushed_audio,
-    _count_pushed_text,
-    forget_refused,
-)
+from voicegateway.metering.call_scope import MeteredCall, Outcome
+from voicegateway.metering.instrument import Instrument
 from voicegateway.policies.circuit import BreakerPolicy, CircuitBreaker
 from voicegateway.policies.errors import AdmissionPending, BudgetUnknown, RateLimited
 from voicegateway.policies.worker import awaiting
-from voicegateway.records import Call, UsageRecord
 
 log = logging.getLogger("voicegateway.fallback")
 
@@ -120,158 +114,16 @@ class FallbackSettings:
         )
 
 
-@dataclass
-class _Attempt:
-    handed_over: bool | None = None  # None: the adapter has not decided yet
-    ended: tuple[Any, Any] | None = None  # what end() was called with before the decision
-    error: BaseException | None = None  # what the adapter saw (a timeout it raised itself)
-    cancelled: list[UsageRecord] = dataclasses.field(default_factory=list)
-    """Reports of the attempt's stream being cancelled (by the deadline, or the failure of a
-    sibling task), held until the verdict says what they are: ``fallback`` or ``error``."""
-
-
-class AttemptInstrument(Instrument):
-    """The metering of one member: an :class:`Instrument` whose calls the adapter opens and
-    settles, so an attempt that handed over is recorded ``fallback``, not ``error``.
-
-    The plugin's ``error`` events are not re-emitted on the wrapper: a failure that was handed
-    over is no error for the agent, and the adapter's own stream reports the final one.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._attempts: dict[str, _Attempt] = {}
-        self._unmarked: set[str] = set()  # handed over, and no record says so yet
-
-    def open_attempt(
-        self,
-        fallback_from: str | None,
-        *,
-        chat_ctx: Any = None,
-        text: str | None = None,
-        audio_seconds: float = 0.0,
-    ) -> Call:
-        """Open a call for one attempt (the chain's start steps may refuse it by raising); the
-        arguments are those of :meth:`open_call`, plus a batch recognition's audio."""
-        call = self._new_call()
-        if fallback_from is not None:
-            call.fallback_from = fallback_from
-        call.chat_ctx = chat_ctx
-        if text is not None:
-            call.chars_pending = len(text)
-        call.audio_pending = audio_seconds
-        if self._modality == "llm":
-            call.output_cap = output_cap(self._inner)
-        self.start(call)
-        self._open.add(call.call_id)
-        self._attempts[call.call_id] = _Attempt()
-        return call
-
-    def refuse(self, fallback_from: str | None, error: Exception) -> None:
-        """Record a call refused outside the chain (admission gave up waiting for the state)."""
-        call = self._new_call()
-        call.fallback_from = fallback_from
-        self._refused(call, error)
-
-    def attempt_stream(
-        self, call: Call, create: Callable[[], Any], *, count_pushed: bool = True
-    ) -> Any:
-        """Create the plugin's stream inside ``call`` (what ``stream_call`` does for a call it
-        opened itself). ``count_pushed=False`` for a LiveKit ``StreamAdapter`` around a plugin
-        that cannot stream: it sends sentences without the whitespace between them, and the
-        plugin reports each one, so what it bills is what it reports."""
-        try:
-            with self.scope(call):
-                stream = create()
-        except BaseException as exc:
-            self.end(call, error=exc)  # kept until the adapter settles the attempt
-            raise
-        if self._modality == "stt" and count_pushed:
-            _count_pushed_audio(stream, call)
-        elif self._modality == "tts" and not call.chars_pending:
-            if count_pushed:
-                _count_pushed_text(stream, call)
-            else:
-                call.text_counted = False
-        main_task = getattr(stream, "_task", None) or getattr(stream, "_synthesize_task", None)
-        self._end_when_done(call, stream, main_task)
-        return stream
-
-    def settle(self, call: Call, *, handed_over: bool, error: BaseException | None = None) -> None:
-        """The adapter's verdict on an attempt; ends the call if its stream is already done."""
-        attempt = self._attempts.get(call.call_id)
-        if attempt is None:
-            return
-        attempt.handed_over, attempt.error = handed_over, error
-        if attempt.ended is not None:
-            self.end(call, *attempt.ended)
-
-    def end(
-        self, call: Call, task: asyncio.Future | None = None, error: BaseException | None = None
-    ) -> None:
-        attempt = self._attempts.get(call.call_id)
-        if attempt is not None:
-            if attempt.handed_over is None:
-                attempt.ended = (task, error)  # wait for the adapter's verdict
-                return
-            del self._attempts[call.call_id]
-            if attempt.handed_over and not call.ended:
-                seen = attempt.error or error
-                if seen is None and task is not None and task.done() and not task.cancelled():
-                    seen = task.exception()
-                if seen is not None and not isinstance(seen, asyncio.CancelledError):
-                    call.status, call.error_class = "fallback", type(seen).__name__
-                    forget_refused(call, seen)
-                    task = error = None
-            elif attempt.error is not None and error is None:
-                error = attempt.error  # a failure the adapter saw and the stream's task did not
-            if self._release_cancelled(call, attempt, error) == 0 and call.status == "fallback":
-                self._unmarked.add(call.call_id)
-        super().end(call, task, error)
-
-    def _closing_record(self, call: Call) -> UsageRecord | None:
-        record = super()._closing_record(call)
-        if call.call_id in self._unmarked:
-            self._unmarked.discard(call.call_id)
-            if record is None:
-                # the provider had reported usage before it failed (a dropped stream): this
-                # record, with no units, marks where the call moved on
-                record = UsageRecord.for_call(call)
-                record.status, record.error_class = call.status, call.error_class
-        return record
-
-    def _account(self, call: Call, record: UsageRecord, metrics: Any) -> bool:
-        if not super()._account(call, record, metrics):
-            return False
-        attempt = self._attempts.get(call.call_id)
-        if attempt is not None and record.status == "cancelled":
-            attempt.cancelled.append(record)
-            return False
-        return True
-
-    def _release_cancelled(
-        self, call: Call, attempt: _Attempt, error: BaseException | None
-    ) -> None:
-        for record in attempt.cancelled:
-            if call.status == "fallback":
-                record.status, record.error_class = "fallback", call.error_class
-            elif error is not None and not isinstance(error, asyncio.CancelledError):
-                record.status, record.error_class = "error", type(error).__name__
-            self._chain.usage(call, record)
-        return len(attempt.cancelled)
-
-    def _on_error(self, error: Any) -> None:
-        pass
-
-
 @dataclass(eq=False)
 class Member:
-    """One usable candidate of a chain: its plugin object, its metering and its breaker."""
+    """One usable candidate of a chain: its plugin object, its metering (an :class:`Instrument`
+    that does not forward the plugin's errors: a failure handed over is none of the agent's) and
+    its breaker."""
 
     plugin: Any
     provider: str
     model: str
-    instrument: AttemptInstrument
+    instrument: Instrument
     breaker: CircuitBreaker
 
     @property
@@ -279,8 +131,10 @@ class Member:
         return f"{self.provider}/{self.model}"
 
 
-Attempt = Callable[[Member, Call, "Progress"], Awaitable[T]]
-"""Runs one call on one member, inside the call the loop opened; raises to fail the attempt.
+Attempt = Callable[[Member, MeteredCall, "Progress"], Awaitable[T]]
+"""Runs one call on one member, inside the call the loop opened and admitted (its stream created
+with ``MeteredCall.open_stream``, a batch request awaited with ``MeteredCall.run``); raises to
+fail the attempt.
 It calls ``progress.output()`` when output reaches the agent, and ``progress.arm()`` when the
 provider has what it needs to answer, unless :func:`serve` arms it at the start."""
 
@@ -313,7 +167,7 @@ class Progress:
 
 
 async def _run_attempt(
-    attempt: Attempt[T], member: Member, call: Call, progress: Progress, timeout: float
+    attempt: Attempt[T], member: Member, call: MeteredCall, progress: Progress, timeout: float
 ) -> T:
     """Run one attempt; raise ``APITimeoutError`` when it armed its clock and produced no
     output within ``timeout`` seconds."""
@@ -339,15 +193,17 @@ async def _run_attempt(
         watchdog.cancel()
 
 
-async def _admit(member: Member, failed_from: str | None, opening: dict[str, Any]) -> Call:
-    """Open an attempt, awaiting what admission needs (a policy-state task: a lease refill, a
-    rate-limit decision; the waits an ``on_limit: wait`` rate limit asks for), so the event loop
-    keeps serving every other conversation meanwhile."""
+async def _admit(member: Member, failed_from: str | None, opening: dict[str, Any]) -> MeteredCall:
+    """Open and admit an attempt, awaiting what admission needs (a policy-state task: a lease
+    refill, a rate-limit decision; the waits an ``on_limit: wait`` rate limit asks for), so the
+    event loop keeps serving every other conversation meanwhile. Each try is a new call: one that
+    was not admitted was unwound."""
     token = awaiting.set({})
     try:
         while True:
+            metered = member.instrument.call(fallback_from=failed_from, owned=True, **opening)
             try:
-                return member.instrument.open_attempt(failed_from, **opening)
+                return metered.admit()
             except AdmissionPending as pending:
                 try:
                     await asyncio.wait_for(
@@ -359,7 +215,7 @@ async def _admit(member: Member, failed_from: str | None, opening: dict[str, Any
                         f"the policy state did not answer within {pending.timeout:g} s "
                         "(another process may be stuck in a transaction)",
                     )
-                    member.instrument.refuse(failed_from, error)
+                    metered.refuse(error)
                     raise error from None
             except RateLimited as limited:
                 if limited.may_wait < limited.retry_after:
@@ -397,7 +253,8 @@ async def serve(
     """Run one call through the first member that serves it (see the module docstring); returns
     that member and what its attempt returned. ``armed=False`` leaves starting the first-output
     deadline to the attempt (a stream that waits for the agent's input). ``opening`` goes to
-    :meth:`~AttemptInstrument.open_attempt` (the prompt, the text to speak, the audio)."""
+    :meth:`Instrument.call` (the prompt, the text to speak, the audio). Each attempt is a call
+    whose :class:`Outcome` is set before it ends: served, handed over, error or cancelled."""
     refused: BaseException | None = None
     failures: list[str] = []
     order, failed_from = _order(modality, members)
@@ -405,7 +262,7 @@ async def serve(
         last_member = position == len(order) - 1
         for attempt_no in range(settings.retries + 1):
             try:
-                call = await _admit(member, failed_from, opening)
+                metered = await _admit(member, failed_from, opening)
             except Exception as exc:  # refused at admission (budget, rate limit)
                 if claimed:
                     member.breaker.release()
@@ -417,53 +274,60 @@ async def serve(
             progress = Progress()
             if armed:
                 progress.arm()
-            try:
-                result = await _run_attempt(
-                    attempt, member, call, progress, settings.attempt_timeout_s
-                )
-            except asyncio.CancelledError:
-                member.instrument.settle(call, handed_over=False)
-                if claimed:
-                    member.breaker.release()
-                raise
-            except Exception as exc:
-                reason = describe(exc)
-                member.breaker.failure(reason)
-                again = (
-                    classify(exc) == RETRY
-                    and attempt_no < settings.retries
-                    and member.breaker.blocked() is None
-                )
-                can_hand_over = not progress.sent or settings.retry_on_chunk_sent
-                hand_over = can_hand_over and (again or not last_member)
-                member.instrument.settle(call, handed_over=hand_over, error=exc)
-                failures.append(f"{member.label}: {reason}")
-                if not can_hand_over:
-                    log.error(
-                        "%s %s failed mid-output, not handed over: %s", modality, member.label, exc
+            with metered:
+                try:
+                    result = await _run_attempt(
+                        attempt, member, metered, progress, settings.attempt_timeout_s
                     )
+                except asyncio.CancelledError:
+                    metered.close(Outcome.CANCELLED)
+                    if claimed:
+                        member.breaker.release()
                     raise
-                if again:
-                    log.warning("%s %s failed (%s), retrying it", modality, member.label, reason)
-                    claimed = False
-                    continue
-                if not last_member:
-                    log.warning("%s %s failed (%s), handing over", modality, member.label, reason)
-                failed_from = failed_from or member.label
-                break
-            else:
-                member.instrument.settle(call, handed_over=False)
-                member.breaker.success()
-                if failures or (failed_from and failed_from != member.label):
-                    why = "; ".join(failures) or f"{failed_from}: its circuit is open"
-                    log.warning(
-                        "%s %s served the call instead of %s (%s)",
-                        modality,
-                        member.label,
-                        members[0].label,
-                        why,
+                except Exception as exc:
+                    reason = describe(exc)
+                    member.breaker.failure(reason)
+                    again = (
+                        classify(exc) == RETRY
+                        and attempt_no < settings.retries
+                        and member.breaker.blocked() is None
                     )
-                return member, result
+                    can_hand_over = not progress.sent or settings.retry_on_chunk_sent
+                    hand_over = can_hand_over and (again or not last_member)
+                    metered.close(Outcome.HANDED_OVER if hand_over else Outcome.ERROR, exc)
+                    failures.append(f"{member.label}: {reason}")
+                    if not can_hand_over:
+                        log.error(
+                            "%s %s failed mid-output, not handed over: %s",
+                            modality,
+                            member.label,
+                            exc,
+                        )
+                        raise
+                    if again:
+                        log.warning(
+                            "%s %s failed (%s), retrying it", modality, member.label, reason
+                        )
+                        claimed = False
+                        continue
+                    if not last_member:
+                        log.warning(
+                            "%s %s failed (%s), handing over", modality, member.label, reason
+                        )
+                    failed_from = failed_from or member.label
+                    break
+                metered.close(Outcome.SERVED)
+            member.breaker.success()
+            if failures or (failed_from and failed_from != member.label):
+                why = "; ".join(failures) or f"{failed_from}: its circuit is open"
+                log.warning(
+                    "%s %s served the call instead of %s (%s)",
+                    modality,
+                    member.label,
+                    members[0].label,
+                    why,
+                )
+            return member, result
     if refused is not None and all("refused (" in f for f in failures):
         raise refused  # nothing failed: every candidate was refused at admission
     raise APIConnectionError(

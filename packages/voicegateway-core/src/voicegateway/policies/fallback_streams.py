@@ -13,6 +13,9 @@ member), so these streams' own metrics tasks emit nothing.
   transcripts are passed through; the audio since the last final transcript (at most
   :data:`REPLAY_SECONDS`) is replayed to the member that takes over, so the utterance in progress
   is not lost.
+
+:class:`ChainServing` is the serving strategy an ``inference`` wrapper holds when its calls go
+through these streams.
 """
 
 from __future__ import annotations
@@ -26,9 +29,17 @@ from typing import Any
 from livekit import rtc
 from livekit.agents import llm, stt, tts, utils
 from livekit.agents.types import APIConnectOptions
+from livekit.agents.utils.audio import calculate_audio_duration
 
-from voicegateway.policies.fallback import FallbackSettings, Member, Progress, log, serve
-from voicegateway.records import Call
+from voicegateway.metering.call_scope import MeteredCall
+from voicegateway.policies.fallback import (
+    DEFAULT_FALLBACK_CONN_OPTIONS,
+    FallbackSettings,
+    Member,
+    Progress,
+    log,
+    serve,
+)
 
 _FLUSHES = (stt.RecognizeStream._FlushSentinel, tts.SynthesizeStream._FlushSentinel)
 
@@ -146,14 +157,14 @@ class FallbackLLMStream(llm.LLMStream):
     def tools(self) -> list[Any]:
         return self._tools if self._current is None else self._current.tools
 
-    async def _attempt(self, member: Member, call: Call, progress: Progress) -> None:
+    async def _attempt(self, member: Member, call: MeteredCall, progress: Progress) -> None:
         create = lambda: member.plugin.chat(  # noqa: E731
             chat_ctx=self._chat_ctx,
             tools=self._tools,
             conn_options=_attempt_options(self._settings),
             **self._extra,
         )
-        async with member.instrument.attempt_stream(call, create) as stream:
+        async with call.open_stream(create) as stream:
             async for chunk in stream:
                 delta = chunk.delta
                 if not progress.sent and delta and (delta.content or delta.tool_calls):
@@ -232,11 +243,11 @@ class FallbackChunkedStream(tts.ChunkedStream):
     async def _run(self, output_emitter: tts.AudioEmitter) -> None:
         out = _AudioOut(self._owner, output_emitter, stream=False)
 
-        async def attempt(member: Member, call: Call, progress: Progress) -> None:
+        async def attempt(member: Member, call: MeteredCall, progress: Progress) -> None:
             create = lambda: member.plugin.synthesize(  # noqa: E731
                 self.input_text, conn_options=_attempt_options(self._settings)
             )
-            async with member.instrument.attempt_stream(call, create) as stream:
+            async with call.open_stream(create) as stream:
                 await out.play(member, stream, progress)
 
         member, _ = await serve("tts", self._members, self._settings, attempt, text=self.input_text)
@@ -268,7 +279,7 @@ class FallbackSynthesizeStream(tts.SynthesizeStream):
         pushed = _Replay()
         reader = asyncio.create_task(pushed.forward(self._input_ch))
 
-        async def attempt(member: Member, call: Call, progress: Progress) -> None:
+        async def attempt(member: Member, call: MeteredCall, progress: Progress) -> None:
             adapter = (
                 None
                 if member.plugin.capabilities.streaming
@@ -276,8 +287,8 @@ class FallbackSynthesizeStream(tts.SynthesizeStream):
             )
             source = adapter or member.plugin
             options = _attempt_options(self._settings)
-            stream = member.instrument.attempt_stream(
-                call, lambda: source.stream(conn_options=options), count_pushed=adapter is None
+            stream = call.open_stream(
+                lambda: source.stream(conn_options=options), count_pushed=adapter is None
             )
             # the first-audio clock starts at a flush: a sentence in progress has no audio yet
             feed = asyncio.create_task(
@@ -370,7 +381,7 @@ class FallbackRecognizeStream(stt.RecognizeStream):
         audio = _AudioReplay()
         reader = asyncio.create_task(audio.forward(self._input_ch))
 
-        async def attempt(member: Member, call: Call, progress: Progress) -> None:
+        async def attempt(member: Member, call: MeteredCall, progress: Progress) -> None:
             adapter = (
                 None
                 if member.plugin.capabilities.streaming
@@ -378,8 +389,7 @@ class FallbackRecognizeStream(stt.RecognizeStream):
             )
             source = adapter or member.plugin
             options = _attempt_options(self._settings)
-            stream = member.instrument.attempt_stream(
-                call,
+            stream = call.open_stream(
                 lambda: source.stream(language=self._language, conn_options=options),
                 count_pushed=adapter is None,  # it sends only what its VAD calls speech
             )
@@ -420,9 +430,8 @@ async def recognize(
 ) -> stt.SpeechEvent:
     """One batch ``recognize()`` served by the first member that can."""
 
-    async def attempt(member: Member, call: Call, progress: Progress) -> stt.SpeechEvent:
-        return await member.instrument.recognize_in(
-            call,
+    async def attempt(member: Member, call: MeteredCall, progress: Progress) -> stt.SpeechEvent:
+        return await call.run(
             lambda: member.plugin.recognize(
                 buffer, language=language, conn_options=_attempt_options(settings)
             ),
@@ -431,3 +440,63 @@ async def recognize(
     member, event = await serve("stt", members, settings, attempt, audio_seconds=audio_seconds)
     _serving(owner, member)
     return event
+
+
+class ChainServing:
+    """The serving strategy of a wrapper whose calls go through :func:`.fallback.serve`: a chain
+    of usable candidates, or a project whose budget or rate limit may refuse a call or make it
+    wait (admission is awaited there, and a refusal raised inside the stream)."""
+
+    def __init__(self, members: list[Member], settings: FallbackSettings) -> None:
+        self.members, self.settings = members, settings
+
+    async def recognize(
+        self, owner: Any, buffer: Any, *, language: Any, conn_options: APIConnectOptions
+    ) -> stt.SpeechEvent:
+        return await recognize(
+            owner,
+            self.members,
+            self.settings,
+            buffer,
+            language=language,
+            audio_seconds=calculate_audio_duration(buffer),
+        )
+
+    def stt_stream(
+        self, owner: Any, *, language: Any, conn_options: APIConnectOptions, vad: Any
+    ) -> stt.RecognizeStream:
+        return FallbackRecognizeStream(
+            owner,
+            self.members,
+            self.settings,
+            language=language,
+            vad=vad,
+            conn_options=conn_options,
+        )
+
+    def chat(self, owner: Any, kwargs: dict[str, Any]) -> llm.LLMStream:
+        kwargs = dict(kwargs)
+        chat_ctx = kwargs.pop("chat_ctx")
+        tools = kwargs.pop("tools", None)
+        conn_options = kwargs.pop("conn_options", DEFAULT_FALLBACK_CONN_OPTIONS)
+        return FallbackLLMStream(
+            owner,
+            self.members,
+            self.settings,
+            chat_ctx=chat_ctx,
+            tools=tools,
+            conn_options=conn_options,
+            extra=kwargs,
+        )
+
+    def synthesize(
+        self, owner: Any, text: str, *, conn_options: APIConnectOptions
+    ) -> tts.ChunkedStream:
+        return FallbackChunkedStream(
+            owner, self.members, self.settings, text=text, conn_options=conn_options
+        )
+
+    def tts_stream(self, owner: Any, *, conn_options: APIConnectOptions) -> tts.SynthesizeStream:
+        return FallbackSynthesizeStream(
+            owner, self.members, self.settings, conn_options=conn_options
+        )
