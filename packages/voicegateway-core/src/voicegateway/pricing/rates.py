@@ -69,6 +69,33 @@ def _at(rate: Rate, input_tokens: int) -> Decimal:
     return rate.at(input_tokens) if isinstance(rate, Tiers) else rate
 
 
+class Quantities(NamedTuple):
+    """What a rate card prices in one record, by name. A NamedTuple: built once per record on the
+    hot path, where a frozen dataclass costs several times as much to make."""
+
+    input_tokens: int
+    cached_tokens: int
+    """Of ``input_tokens``, read from the prompt cache."""
+    cache_creation_tokens: int
+    """Of ``input_tokens``, written to the prompt cache."""
+    output_tokens: int
+    audio_input_tokens: int
+    """Of ``input_tokens``, audio (an STT's tokens)."""
+    audio_output_tokens: int
+    """Of ``output_tokens``, audio (a TTS's tokens)."""
+    characters: int
+    seconds: Decimal | int
+    """Audio heard (STT) or produced (TTS); an LLM's request time, which only a compute rate
+    prices."""
+    metered: bool
+    """Whether any quantity is one a provider bills (an LLM's seconds are not)."""
+
+
+_new_quantities = tuple.__new__
+"""Makes a :class:`Quantities` from a tuple in field order without the generated ``__new__``'s
+Python call: a third of a microsecond per record."""
+
+
 class Card:
     """One set of per-unit rates by :data:`~voicegateway.pricing.units.UNITS` name, laid out for
     arithmetic. ``estimated`` holds the vendor's published estimates (a per-second figure for a
@@ -123,27 +150,15 @@ class Card:
         """The rates this card applies to a request, as JSON text (tier rates resolved)."""
         return self._json or _rates_json(self.rates, input_tokens)
 
-    def cost(
-        self,
-        tokens_in: int,
-        cached: int,
-        written: int,
-        tokens_out: int,
-        audio_in: int,
-        audio_out: int,
-        chars: int,
-        seconds: Decimal | int,
-    ) -> tuple[Decimal, bool]:
-        """USD for these quantities, and whether any rate covered a non-zero one.
-
-        ``audio_in``/``audio_out`` are the audio tokens within ``tokens_in``/``tokens_out``.
-        """
+    def cost(self, quantities: Quantities) -> tuple[Decimal, bool]:
+        """USD for ``quantities``, and whether any rate covered a non-zero one."""
         total = ZERO
         covered = False
+        tokens_in, tokens_out = quantities.input_tokens, quantities.output_tokens
         if tokens_in or tokens_out:
-            audio = audio_in if self._input_audio is not None else 0
-            read = cached if self._cache_read is not None else 0
-            write = written if self._cache_write is not None else 0
+            audio = quantities.audio_input_tokens if self._input_audio is not None else 0
+            read = quantities.cached_tokens if self._cache_read is not None else 0
+            write = quantities.cache_creation_tokens if self._cache_write is not None else 0
             if self._input is not None:
                 text = tokens_in - read - write - audio
                 if text > 0:
@@ -157,7 +172,7 @@ class Card:
                 if count:
                     total += _at(rate, tokens_in) * count / _MILLION
                     covered = True
-            spoken = audio_out if self._output_audio is not None else 0
+            spoken = quantities.audio_output_tokens if self._output_audio is not None else 0
             if self._output is not None:
                 text = tokens_out - spoken
                 if text > 0:
@@ -166,6 +181,7 @@ class Card:
             if spoken:
                 total += _at(self._output_audio, tokens_in) * spoken / _MILLION
                 covered = True
+        chars, seconds = quantities.characters, quantities.seconds
         if chars and self._chars is not None:
             rate, per = self._chars
             total += rate * chars / per
@@ -247,18 +263,18 @@ class Rates:
 
     def price(self, record: Any) -> None:
         """Set the record's ``cost_usd``, ``price_source``, ``price_detail`` and ``price_rates``."""
-        usage = _usage(
+        quantities = _quantities(
             self.modality,
-            record.input_tokens,
-            record.cached_tokens,
-            record.cache_creation_tokens,
-            record.output_tokens,
-            record.characters,
-            record.audio_seconds,
-            record.audio_seconds_measured,
-            record.duration_ms,
+            input_tokens=record.input_tokens,
+            cached_tokens=record.cached_tokens,
+            cache_creation_tokens=record.cache_creation_tokens,
+            output_tokens=record.output_tokens,
+            characters=record.characters,
+            audio_seconds=record.audio_seconds,
+            audio_seconds_measured=record.audio_seconds_measured,
+            duration_ms=record.duration_ms,
         )
-        priced = self._evaluate(usage, record.ts)
+        priced = self._evaluate(quantities, record.ts)
         record.cost_usd, record.price_source, record.price_detail, record.price_rates = priced
 
     def evaluate(self, units: Mapping[str, int | float | Decimal]) -> Priced:
@@ -267,33 +283,32 @@ class Rates:
         if unknown:
             raise ValueError(f"unknown units: {', '.join(unknown)}")
         get = units.get
-        usage = _usage(
+        quantities = _quantities(
             self.modality,
-            int(get("input_tokens", 0)),
-            int(get("cached_tokens", 0)),
-            int(get("cache_creation_tokens", 0)),
-            int(get("output_tokens", 0)),
-            int(get("characters", 0)),
-            get("audio_seconds", 0),
-            get("audio_seconds_measured", 0),
-            get("duration_ms"),
+            input_tokens=int(get("input_tokens", 0)),
+            cached_tokens=int(get("cached_tokens", 0)),
+            cache_creation_tokens=int(get("cache_creation_tokens", 0)),
+            output_tokens=int(get("output_tokens", 0)),
+            characters=int(get("characters", 0)),
+            audio_seconds=get("audio_seconds", 0),
+            audio_seconds_measured=get("audio_seconds_measured", 0),
+            duration_ms=get("duration_ms"),
         )
-        return self._evaluate(usage, None)
+        return self._evaluate(quantities, None)
 
     def cost(self, units: Mapping[str, int | float | Decimal]) -> Decimal | None:
         """USD for ``units``; None when unpriced."""
         return self.evaluate(units).cost
 
-    def _evaluate(self, usage: tuple[Any, ...], ts: float | None) -> Priced:
+    def _evaluate(self, quantities: Quantities, ts: float | None) -> Priced:
         card = self.card(ts)
         if card is None:
             return Priced(None, "unpriced", self.detail, None)
-        *quantities, metered = usage
-        total, covered = card.cost(*quantities)
-        if covered or not metered or self._free:
-            return Priced(total, self.source, self.detail, card.applied(quantities[0]))
+        total, covered = card.cost(quantities)
+        if covered or not quantities.metered or self._free:
+            return Priced(total, self.source, self.detail, card.applied(quantities.input_tokens))
         if card.estimated is not None:
-            total, covered = card.estimated.cost(*quantities)
+            total, covered = card.estimated.cost(quantities)
             if covered:
                 detail = f"{self.detail}, at the vendor's estimate: the record has no billed units"
                 return Priced(total, self.source, detail, card.estimated.applied(0))
@@ -302,33 +317,45 @@ class Rates:
         return Priced(None, "unpriced", detail, None)
 
 
-def _usage(
+def _quantities(
     modality: str,
-    tokens_in: int,
-    cached: int,
-    written: int,
-    tokens_out: int,
-    chars: int,
-    audio: float | Decimal,
-    measured: float | Decimal,
+    *,
+    input_tokens: int,
+    cached_tokens: int,
+    cache_creation_tokens: int,
+    output_tokens: int,
+    characters: int,
+    audio_seconds: float | Decimal,
+    audio_seconds_measured: float | Decimal,
     duration_ms: float | None,
-) -> tuple[Any, ...]:
-    """A record's units as :meth:`Card.cost` arguments, plus whether it has any billable one.
+) -> Quantities:
+    """A record's units as a rate card prices them.
 
     STT input tokens are audio tokens and TTS output tokens are audio tokens; an LLM's seconds are
     its request time, which only a compute rate prices (it is not a unit a provider bills).
     """
     if modality == "stt":
-        seconds = _seconds(audio or measured)
-        audio_in, audio_out = tokens_in, 0
+        seconds = _seconds(audio_seconds or audio_seconds_measured)
+        audio_in, audio_out = input_tokens, 0
     elif modality == "tts":
-        seconds = _seconds(audio)
-        audio_in, audio_out = 0, tokens_out
+        seconds = _seconds(audio_seconds)
+        audio_in, audio_out = 0, output_tokens
     else:
         seconds = _seconds(duration_ms / 1000) if duration_ms else 0
         audio_in = audio_out = 0
-    metered = bool(tokens_in or tokens_out or chars or (seconds and modality != "llm"))
-    return tokens_in, cached, written, tokens_out, audio_in, audio_out, chars, seconds, metered
+    metered = bool(input_tokens or output_tokens or characters or (seconds and modality != "llm"))
+    quantities = (
+        input_tokens,
+        cached_tokens,
+        cache_creation_tokens,
+        output_tokens,
+        audio_in,
+        audio_out,
+        characters,
+        seconds,
+        metered,
+    )
+    return _new_quantities(Quantities, quantities)
 
 
 def _seconds(value: float | Decimal) -> Decimal | int:
@@ -339,15 +366,14 @@ def _seconds(value: float | Decimal) -> Decimal | int:
     return Decimal(repr(round(value, 6)))
 
 
-def _describe(quantities: Sequence[Any]) -> str:
-    tokens_in, _, _, tokens_out, _, _, chars, seconds = quantities
+def _describe(quantities: Quantities) -> str:
     parts = [
         f"{count} {what}"
         for count, what in (
-            (tokens_in, "input tokens"),
-            (tokens_out, "output tokens"),
-            (chars, "characters"),
-            (seconds, "seconds"),
+            (quantities.input_tokens, "input tokens"),
+            (quantities.output_tokens, "output tokens"),
+            (quantities.characters, "characters"),
+            (quantities.seconds, "seconds"),
         )
         if count
     ]
