@@ -96,3 +96,15 @@ async def test_stt_stream_records_each_usage_report(use_config):
     records = gateway.records()
     assert [r.audio_seconds for r in records] == [pytest.approx(0.5), pytest.approx(0.5)]
     assert len({r.call_id for r in records}) == 1
+
+
+async def test_a_stream_the_plugin_fails_to_create_ends_its_call(use_config):
+    """A plugin whose chat() raises before any stream exists: the call it opened still ends
+    (an error record, nothing left in flight), and the error reaches the caller."""
+    gateway = use_config("{}")
+    model = inference.LLM("fake/fake-llm")
+    with pytest.raises(TypeError):
+        model.chat(chat_ctx=_chat_context(), no_such_option=True)
+    [record] = gateway.records()
+    assert (record.status, record.error_class) == ("error", "TypeError")
+    assert model._built.instrument.in_flight == 0

@@ -60,7 +60,6 @@ class Call:
     status: str = "ok"
     error_class: str | None = None
     fallback_from: str | None = None
-    duration_ms: float | None = None
     records: int = 0
     ended: bool = False
     # What the provider was given but has not reported yet: audio seconds pushed to an STT,

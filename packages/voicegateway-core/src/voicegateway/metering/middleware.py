@@ -113,25 +113,19 @@ class SessionCorrelation(Middleware):
     name = "session"
 
     def on_call_start(self, call: Call) -> None:
+        # records copy them from the call (UsageRecord.for_call), all made after this step ran
         call.job_id, call.room, call.session_id = sessions.identity()
-
-    def on_usage(self, call: Call, record: UsageRecord) -> None:
-        if record.session_id is None and record.job_id is None:
-            record.job_id, record.room, record.session_id = call.job_id, call.room, call.session_id
 
 
 class Latency(Middleware):
-    """Keeps each call's wall-clock duration, and fills a record's duration where the plugin gave
-    none (streamed STT reports no duration of its own)."""
+    """Fills a record's duration, from the start of its call, where the plugin gave none
+    (streamed STT reports no duration of its own)."""
 
     name = "latency"
 
     def on_usage(self, call: Call, record: UsageRecord) -> None:
         if record.duration_ms is None:
             record.duration_ms = (time.perf_counter() - call.started) * 1000.0
-
-    def on_call_end(self, call: Call) -> None:
-        call.duration_ms = (time.perf_counter() - call.started) * 1000.0
 
 
 class Recording(Middleware):
