@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from voicegateway.errors import ModelNotFound, ProviderUnavailable
+from voicegateway.errors import ModelNotFound, ProviderUnavailable, VoiceGatewayError
 from voicegateway.providers import FIRST_PARTY, MODALITIES, Modality, ProviderSpec
 from voicegateway.url_credentials import split_credentials
 
@@ -283,7 +283,7 @@ def _try(ref, modality, plugins, config, project, api_key, base_url):
         raise ModelNotFound(f"{ref} is a {kinds} model of {spec.id}; it cannot serve {modality}")
     try:
         settings = config.provider_settings(spec.id, project).resolve()
-    except Exception as exc:  # MissingEnvError: names the variable and the line, never a value
+    except VoiceGatewayError as exc:  # MissingEnvError: names the variable and line, never a value
         if not _is_credential(spec, getattr(exc, "path", "")):
             raise ProviderUnavailable(f"{ref}: {exc}") from None
         name, where = getattr(exc, "variable", "?"), getattr(exc, "path", "")

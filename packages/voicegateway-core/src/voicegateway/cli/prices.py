@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from voicegateway.cli.output import add_format, decimal_text, emit, print_csv, print_json, table
+from voicegateway.errors import VoiceGatewayError
 
 _MODALITIES = ("stt", "llm", "tts")
 EXAMPLES = (
@@ -188,7 +189,7 @@ def _target(gateway, text: str, modality: str) -> tuple[str, str, str | None, st
 def _spec(gateway, provider: str):
     try:
         return gateway.plugins.provider(provider)
-    except Exception:
+    except VoiceGatewayError:  # not installed, or its plugin failed
         return None
 
 
@@ -196,7 +197,7 @@ def _serving(gateway, alias: str, modality: str, project: str) -> str | None:
     """The model of the chain that would serve the project now, if any can."""
     try:
         resolution = gateway.resolve(alias, modality, project=project)
-    except Exception:
+    except VoiceGatewayError:
         return None
     model = resolution.ref.model or resolution.spec.default_models.get(modality)
     return f"{resolution.ref.provider}/{model}"

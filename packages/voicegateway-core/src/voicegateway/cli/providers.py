@@ -8,6 +8,7 @@ does not answer is reported, never fatal.
 from __future__ import annotations
 
 from voicegateway.cli.output import add_format, print_csv, print_json, table
+from voicegateway.errors import VoiceGatewayError
 
 EXAMPLES = ("voicegw providers", "voicegw providers --format json | jq '.[].models'")
 COLUMNS = ("id", "modalities", "models", "distribution", "version", "status", "error")
@@ -72,7 +73,9 @@ def _discover(gateway, spec) -> tuple[list, str | None]:
     """The models ``spec``'s configured server serves, or why they could not be listed."""
     try:
         settings = gateway.config.provider_settings(spec.id).resolve()
-    except Exception as exc:  # ConfigError, MissingEnvError: they name the line, not a value
+    except (
+        VoiceGatewayError
+    ) as exc:  # ConfigError, MissingEnvError: they name the line, not a value
         return [], f"could not read voicegw.yaml: {exc}"
     try:
         return list(spec.discover_models(settings, DISCOVERY_TIMEOUT)), None
