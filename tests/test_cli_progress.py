@@ -113,6 +113,7 @@ def large_export(directory: Path, rows: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_reconcile_of_large_exports_shows_each_file_on_a_terminal_only(backlog):
     large_export(backlog, 20_000)
     (backlog / "small.csv").write_text(

@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 PLUGIN = textwrap.dedent("""
     from voicegateway.hookspecs import hookimpl
     from voicegateway.providers import ModelInfo, ProviderSpec
@@ -90,6 +92,7 @@ def _job(site: Path, tmp_path: Path, code: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_a_job_checks_the_requirements_of_the_plugins_it_uses_only(tmp_path):
     site = tmp_path / "site"
     site.mkdir()

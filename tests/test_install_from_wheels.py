@@ -35,6 +35,7 @@ print(json.dumps({d.metadata["Name"]: [d.version, url(d)] for d in ours}))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)  # the suite's default of 120 s is for ordinary tests
 def test_the_readme_install_and_quick_start_lines_work_verbatim(tmp_path: Path) -> None:
     try:

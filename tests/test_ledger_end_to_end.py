@@ -13,6 +13,7 @@ import textwrap
 from decimal import Decimal
 
 import duckdb
+import pytest
 
 JOB = textwrap.dedent("""
     import asyncio, sys, time
@@ -59,6 +60,7 @@ def costs_by_model(config, env) -> list[dict]:
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow
 def test_job_processes_leave_exactly_one_priced_row_per_call(tmp_path, openai_server):
     openai_server.prompt_tokens, openai_server.cached_tokens = 120, 100
     openai_server.completion_tokens = 9

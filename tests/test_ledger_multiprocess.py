@@ -16,6 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+pytestmark = pytest.mark.slow  # writer, follower and reader processes
+
 WORKER = """
 import sys, time
 from decimal import Decimal

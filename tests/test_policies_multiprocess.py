@@ -20,6 +20,8 @@ from voicegateway.ledger import Ledger
 from voicegateway.policies import BudgetExceeded, Budgets, SharedState
 from voicegateway.records import Call
 
+pytestmark = pytest.mark.slow  # processes racing one budget or rate
+
 COMMON = """
 import json, os, random, sys, time
 from decimal import Decimal

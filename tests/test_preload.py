@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import voicegateway
 
 PROBE = """
@@ -35,6 +37,7 @@ def _preload(tmp_path, config: str) -> dict:
     return json.loads(out.stdout.splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_preload_imports_every_configured_provider_not_only_those_models_name(tmp_path):
     # The README's setup: providers configured, models written in code, no models: section.
     found = _preload(

@@ -11,6 +11,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from .quick_start import EXTRAS, KEYS, REPO, quick_start, run_lines
@@ -24,6 +25,7 @@ def entry_points() -> set[str]:
     return names
 
 
+@pytest.mark.slow
 def test_the_quick_start_passes_with_only_its_extras(tmp_path: Path) -> None:
     steps = quick_start()
     assert steps.install[-1].startswith("pip install ") and all(

@@ -342,6 +342,7 @@ def _anthropic_reports(
     return paths
 
 
+@pytest.mark.slow
 def test_voicegw_reconcile_against_anthropic_reports(tmp_path, anthropic_server):
     anthropic_server.input_tokens = 30
     anthropic_server.cache_read_input_tokens = 5

@@ -473,6 +473,7 @@ def _openai_exports(
     return paths
 
 
+@pytest.mark.slow
 def test_voicegw_reconcile_against_openai_exports(tmp_path, openai_server):
     openai_server.prompt_tokens, openai_server.cached_tokens = 120, 100
     openai_server.completion_tokens = 9

@@ -96,6 +96,7 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_without_ollama_the_scripted_llm_answers_labelled_and_everything_is_metered(tmp_path):
     url = f"http://127.0.0.1:{closed_port()}/v1"
 
@@ -124,6 +125,7 @@ def test_without_ollama_the_scripted_llm_answers_labelled_and_everything_is_mete
     assert all(Decimal(row["cost_usd"]) == 0 for row in rows.values())
 
 
+@pytest.mark.slow
 def test_with_ollama_the_ollama_provider_answers_what_whisper_heard(tmp_path):
     with OllamaServer(reply=OLLAMA_REPLIES, models=("llama3.2:latest",)) as server:
         url = f"{server.url}/v1"

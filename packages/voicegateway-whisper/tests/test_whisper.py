@@ -69,6 +69,7 @@ async def test_piper_to_whisper_round_trip_gives_the_text_back(use_config):
         assert record.cost_usd == 0 and record.price_source == "local"
 
 
+@pytest.mark.slow
 async def test_recognition_does_not_block_the_event_loop(use_config, tiny_en, speech_frames):
     use_config(f"providers: {{whisper: {{model_path: '{tiny_en}', beam_size: 1}}}}\n")
     listener = inference.STT("whisper/tiny.en")
@@ -82,6 +83,7 @@ async def test_recognition_does_not_block_the_event_loop(use_config, tiny_en, sp
     assert longest_gap < 0.25, f"the event loop was held for {longest_gap:.3f} s of {took:.3f} s"
 
 
+@pytest.mark.slow
 async def test_a_model_loads_once_for_every_stt_of_the_process(
     use_config, tiny_en, speech_frames, caplog
 ):
