@@ -151,7 +151,9 @@ def test_a_suite_collects_its_providers_checks_and_no_others(pytester: pytest.Py
             provider = "piper"
         """
     )
-    result = pytester.runpytest_inprocess("--collect-only", "-q")
+    result = pytester.runpytest_inprocess(
+        "--collect-only", "-q", "-o", "asyncio_default_fixture_loop_scope=function"
+    )
     collected = {line.split("::", 1)[1] for line in result.outlines if "::" in line}
     every = {
         "test_discovered_through_the_entry_point",
