@@ -83,7 +83,7 @@ class Gateway:
                             SessionCorrelation(),
                             Latency(),
                             CostTracking(self.config, catalog_for=self._price_catalog),
-                            *self.policies.steps,  # budgets, then rate limits
+                            self.policies,  # budgets, then rate limits: nested steps
                             *extra,
                             Recording(self.spooler),
                         ]
@@ -108,8 +108,8 @@ class Gateway:
 
     @property
     def policies(self) -> Policies:
-        """Budgets and rate limits (two chain steps), their state shared by every process of
-        this machine in ``<storage.path>.policies.sqlite``, opened on first use."""
+        """Budgets and rate limits (two chain steps, nested as one), their state shared by every
+        process of this machine in ``<storage.path>.policies.sqlite``, opened on first use."""
         if self._policies is None:
             with self._lock:
                 if self._policies is None:

@@ -6,6 +6,11 @@ is a real ``livekit.agents`` STT/LLM/TTS built around the provider's own ``livek
 object (``.plugin``), so ``AgentSession(stt=..., llm=..., tts=...)`` takes it unchanged, and every
 call through it passes the metering middleware chain.
 
+Constructing one does I/O, once (``_Built.load``): voicegw.yaml is read on the process's first
+use, the provider's plugin module and its ``livekit.plugins`` are imported, and the plugin object
+is built; construct them at start-up (a worker's ``prewarm``) or before a session, not per call.
+What a call does is chosen then too: the wrapper holds one serving strategy.
+
 Importing this module imports LiveKit Agents; ``import voicegateway`` alone does not.
 """
 
@@ -148,7 +153,7 @@ class _Built:
                 options,
             )
             instrument = next(m.instrument for m in members if m.plugin is plugin)
-            strategy: Any = ChainServing(members, settings)
+            strategy: Any = ChainServing(owner, members, settings)
         else:
             members = []
             instrument = Instrument(
@@ -228,28 +233,28 @@ class _Direct:
     def __init__(self, plugin: Any, instrument: Instrument) -> None:
         self.plugin, self.instrument = plugin, instrument
 
-    async def recognize(self, owner: Any, buffer: Any, *, language: Any, conn_options: Any):
+    async def recognize(self, buffer: Any, *, language: Any, conn_options: Any):
         return await self.instrument.recognize_call(
             lambda: self.plugin.recognize(buffer, language=language, conn_options=conn_options),
             audio_seconds=calculate_audio_duration(buffer),
         )
 
-    def stt_stream(self, owner: Any, *, language: Any, conn_options: Any, vad: Any):
+    def stt_stream(self, *, language: Any, conn_options: Any, vad: Any):
         return self.instrument.stream_call(
             lambda: self.plugin.stream(language=language, conn_options=conn_options)
         )
 
-    def chat(self, owner: Any, kwargs: dict[str, Any]):
+    def chat(self, kwargs: dict[str, Any]):
         return self.instrument.stream_call(
             lambda: self.plugin.chat(**kwargs), chat_ctx=kwargs.get("chat_ctx")
         )
 
-    def synthesize(self, owner: Any, text: str, *, conn_options: Any):
+    def synthesize(self, text: str, *, conn_options: Any):
         return self.instrument.stream_call(
             lambda: self.plugin.synthesize(text, conn_options=conn_options), text=text
         )
 
-    def tts_stream(self, owner: Any, *, conn_options: Any):
+    def tts_stream(self, *, conn_options: Any):
         return self.instrument.stream_call(lambda: self.plugin.stream(conn_options=conn_options))
 
 
@@ -361,14 +366,13 @@ class STT(_Wrapper, stt.STT):
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
     ):
         return await self._built.strategy.recognize(
-            self, buffer, language=language, conn_options=_conn(conn_options, self._conn_options)
+            buffer, language=language, conn_options=_conn(conn_options, self._conn_options)
         )
 
     def stream(
         self, *, language=NOT_GIVEN, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> stt.RecognizeStream:
         return self._built.strategy.stt_stream(
-            self,
             language=language,
             conn_options=_conn(conn_options, self._conn_options),
             vad=self._vad,
@@ -420,7 +424,7 @@ class LLM(_Wrapper, llm.LLM):
         self.plugin: llm.LLM = self._built.plugin
 
     def chat(self, **kwargs: Any) -> llm.LLMStream:
-        return self._built.strategy.chat(self, kwargs)
+        return self._built.strategy.chat(kwargs)
 
     def prewarm(self, *, loop: Any = None) -> None:
         self.plugin.prewarm(loop=loop)
@@ -489,15 +493,13 @@ class TTS(_Wrapper, tts.TTS):
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> tts.ChunkedStream:
         return self._built.strategy.synthesize(
-            self, text, conn_options=_conn(conn_options, self._conn_options)
+            text, conn_options=_conn(conn_options, self._conn_options)
         )
 
     def stream(
         self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
     ) -> tts.SynthesizeStream:
-        return self._built.strategy.tts_stream(
-            self, conn_options=_conn(conn_options, self._conn_options)
-        )
+        return self._built.strategy.tts_stream(conn_options=_conn(conn_options, self._conn_options))
 
     def prewarm(self) -> None:
         self.plugin.prewarm()

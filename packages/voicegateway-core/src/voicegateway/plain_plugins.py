@@ -79,6 +79,9 @@ def _provider_of(gateway, obj: Any, modality: str, named: str | None):
 
 
 def _patch(obj: Any, modality: str, instrument: Instrument) -> None:
+    """Route the instance's call methods through ``instrument``: each call is one
+    ``MeteredCall``, as for the ``inference`` wrappers (LiveKit gives no other hook into a plain
+    plugin object)."""
     setattr(obj, METERED, True)
     if modality == "llm":
         chat = obj.chat

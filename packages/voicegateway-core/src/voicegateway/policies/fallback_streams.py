@@ -447,14 +447,16 @@ class ChainServing:
     of usable candidates, or a project whose budget or rate limit may refuse a call or make it
     wait (admission is awaited there, and a refusal raised inside the stream)."""
 
-    def __init__(self, members: list[Member], settings: FallbackSettings) -> None:
-        self.members, self.settings = members, settings
+    def __init__(self, owner: Any, members: list[Member], settings: FallbackSettings) -> None:
+        self.owner, self.members, self.settings = owner, members, settings
 
     async def recognize(
-        self, owner: Any, buffer: Any, *, language: Any, conn_options: APIConnectOptions
+        self, buffer: Any, *, language: Any, conn_options: APIConnectOptions
     ) -> stt.SpeechEvent:
+        """``conn_options`` is the agent's; each attempt has the chain's own (no retries, the
+        attempt timeout)."""
         return await recognize(
-            owner,
+            self.owner,
             self.members,
             self.settings,
             buffer,
@@ -463,10 +465,10 @@ class ChainServing:
         )
 
     def stt_stream(
-        self, owner: Any, *, language: Any, conn_options: APIConnectOptions, vad: Any
+        self, *, language: Any, conn_options: APIConnectOptions, vad: Any
     ) -> stt.RecognizeStream:
         return FallbackRecognizeStream(
-            owner,
+            self.owner,
             self.members,
             self.settings,
             language=language,
@@ -474,13 +476,13 @@ class ChainServing:
             conn_options=conn_options,
         )
 
-    def chat(self, owner: Any, kwargs: dict[str, Any]) -> llm.LLMStream:
+    def chat(self, kwargs: dict[str, Any]) -> llm.LLMStream:
         kwargs = dict(kwargs)
         chat_ctx = kwargs.pop("chat_ctx")
         tools = kwargs.pop("tools", None)
         conn_options = kwargs.pop("conn_options", DEFAULT_FALLBACK_CONN_OPTIONS)
         return FallbackLLMStream(
-            owner,
+            self.owner,
             self.members,
             self.settings,
             chat_ctx=chat_ctx,
@@ -489,14 +491,12 @@ class ChainServing:
             extra=kwargs,
         )
 
-    def synthesize(
-        self, owner: Any, text: str, *, conn_options: APIConnectOptions
-    ) -> tts.ChunkedStream:
+    def synthesize(self, text: str, *, conn_options: APIConnectOptions) -> tts.ChunkedStream:
         return FallbackChunkedStream(
-            owner, self.members, self.settings, text=text, conn_options=conn_options
+            self.owner, self.members, self.settings, text=text, conn_options=conn_options
         )
 
-    def tts_stream(self, owner: Any, *, conn_options: APIConnectOptions) -> tts.SynthesizeStream:
+    def tts_stream(self, *, conn_options: APIConnectOptions) -> tts.SynthesizeStream:
         return FallbackSynthesizeStream(
-            owner, self.members, self.settings, conn_options=conn_options
+            self.owner, self.members, self.settings, conn_options=conn_options
         )
