@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 from voicegateway.errors import VoiceGatewayError
-from voicegateway.ledger.schema import SCHEMA_VERSION, USAGE_VIEW
+from voicegateway.ledger.schema import SCHEMA_VERSION, USAGE_VIEW, one_row
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class SchemaError(VoiceGatewayError):
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """The file's schema version; 0 for an empty database."""
     try:  # the common case, without the catalog scan below (12 ms)
-        (version,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        (version,) = one_row(con.execute("SELECT coalesce(max(version), 0) FROM schema_version"))
         return int(version)
     except duckdb.CatalogException:
         pass

@@ -16,13 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
 
-from voicegateway.ledger.schema import COLUMN_TYPES, MONEY, literal
+from voicegateway.ledger.schema import COLUMN_TYPES, MONEY, literal, one_row
 from voicegateway.records import BILLED_UNIT_FIELDS, UNIT_FIELDS
 
+Row = dict[str, Any]
+"""A report's row: column name to DuckDB's value (str, int, Decimal, date, datetime or None),
+whose type the SQL decides, not Python."""
 KEYS = ("project", "provider", "model", "modality", "session")
 """What ``costs`` can group by, besides one calendar period (``session`` is ``session_id``)."""
 SESSION_SORTS = {
@@ -114,7 +118,7 @@ def costs(
     *,
     timezone: str = "UTC",
     filters: Filters = Filters(),
-) -> list[dict[str, object]]:
+) -> list[Row]:
     """Requests, unit sums and cost per group: any of :data:`KEYS` and at most one of
     :data:`PERIODS` (the period's value is the ``date`` it starts on). ``unpriced`` counts the
     records without a cost (their units are still summed)."""
@@ -204,7 +208,7 @@ def _local_day_sql(
     """SQL for a row's local day number (days since 1970-01-01 in ``timezone``): its epoch
     microseconds (``us``) plus the zone's offset, which is piecewise constant between the zone's
     changes within the rows' time range."""
-    lo, hi = con.execute(f"SELECT min(ts), max(ts) FROM usage{where}", params).fetchone()
+    lo, hi = one_row(con.execute(f"SELECT min(ts), max(ts) FROM usage{where}", params))
     pieces = _offsets(ZoneInfo(timezone), lo, hi) if lo is not None else [(0, 0)]
     expr = f"us + {pieces[-1][1]}"
     if len(pieces) > 1:
@@ -246,7 +250,7 @@ def what_if(
     *,
     timezone: str = "UTC",
     filters: Filters = Filters(),
-) -> list[dict[str, object]]:
+) -> list[Row]:
     """``costs`` rows with ``what_if_usd``: the same units priced as if ``substitutes``
     (modality -> (provider, model)) had served every record of those modalities, the other
     modalities at their recorded cost. Prices come from ``voicegateway.pricing.price_units``
@@ -258,7 +262,7 @@ def what_if(
     keys, period = split_by(by)
     shown = [*keys, *([period] if period else [])]
     detailed = [*shown, *([] if "modality" in keys else ["modality"])]
-    merged: dict[tuple[object, ...], dict[str, object]] = {}
+    merged: dict[tuple[object, ...], Row] = {}
     unknown: set[tuple[object, ...]] = set()
     for row in costs(con, detailed, timezone=timezone, filters=filters):
         group = tuple(row[k] for k in shown)
@@ -319,7 +323,7 @@ def billed_by_day(
     *,
     timezone: str = "UTC",
     between: tuple[datetime, datetime] | None = None,
-) -> list[dict[str, object]]:
+) -> list[Row]:
     """What we recorded for ``providers`` from day ``first`` to ``last`` (inclusive) in
     ``timezone``, per provider, model, modality, project and day (a ``date``), for
     ``voicegw reconcile``. ``between`` narrows it to the records stamped within
@@ -373,7 +377,7 @@ def billed_by_day(
 def latency(
     con: duckdb.DuckDBPyConnection,
     filters: Filters = Filters(),
-) -> list[dict[str, object]]:
+) -> list[Row]:
     """p50/p95/p99 of time to first byte and of duration per provider and model, in ms to the
     microsecond (exact decimals): ``ttfb_p50_ms`` ... ``duration_p99_ms``."""
     where, params = filters.where()
@@ -389,9 +393,7 @@ def latency(
     return _dicts(con.execute(sql, params))
 
 
-def unpriced(
-    con: duckdb.DuckDBPyConnection, filters: Filters = Filters()
-) -> list[dict[str, object]]:
+def unpriced(con: duckdb.DuckDBPyConnection, filters: Filters = Filters()) -> list[Row]:
     """Models that ran but could not be priced: provider, model, modality, requests, and the
     reason the pricing step gave (``price_detail``), most requests first."""
     where, params = filters.where()
@@ -409,7 +411,7 @@ def logs(
     con: duckdb.DuckDBPyConnection,
     filters: Filters = Filters(),
     limit: int = 50,
-) -> list[dict[str, object]]:
+) -> list[Row]:
     """The most recent records, newest first."""
     where, params = filters.where()
     sql = f"SELECT * FROM usage{where} ORDER BY ts DESC, ingested_at DESC LIMIT ?"
@@ -421,7 +423,7 @@ def sessions(
     filters: Filters = Filters(),
     limit: int = 50,
     sort: str = "started",
-) -> list[dict[str, object]]:
+) -> list[Row]:
     """One row per conversation (records without a session id are left out): when it started
     (the start of its first call), how long it lasted (to its last record), its calls, the cost
     of each leg and in total, and the cost per minute of conversation; ``sort`` is a key of
@@ -475,10 +477,10 @@ def export(
     sql = (
         f"COPY (SELECT * REPLACE ({exact}) FROM usage{where} ORDER BY ts) TO {literal(str(path))} "
     )
-    (count,) = con.execute(sql + EXPORT_FORMATS[fmt], params).fetchone()
+    (count,) = one_row(con.execute(sql + EXPORT_FORMATS[fmt], params))
     return int(count)
 
 
-def _dicts(result: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
+def _dicts(result: duckdb.DuckDBPyConnection) -> list[Row]:
     names = [d[0] for d in result.description]
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]

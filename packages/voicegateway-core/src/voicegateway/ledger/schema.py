@@ -8,6 +8,11 @@ change between versions (:mod:`.migrations`), the view's columns only grow.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+
 SCHEMA_VERSION = 3
 
 MONEY = "DECIMAL(18,12)"
@@ -88,3 +93,12 @@ USAGE_VIEW = f"CREATE OR REPLACE VIEW usage AS SELECT {', '.join(USAGE_COLUMNS)}
 def literal(text: str) -> str:
     """A SQL string literal, for the few statements that take no parameters (SET, COPY TO)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def one_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The one row of an aggregate query (``SELECT count(*) ...``): DuckDB types ``fetchone()``
+    as optional, but such a query always has a row."""
+    row = result.fetchone()
+    if row is None:
+        raise RuntimeError("an aggregate query returned no row")
+    return row

@@ -64,6 +64,17 @@ class Spooler:
     A record must not be changed after ``append``: the flusher encodes it later.
     """
 
+    # State that belongs to one process (``_start_fresh``)
+    _lock: threading.Lock
+    _stop: threading.Event
+    _thread: threading.Thread | None
+    _held: deque[tuple[bytes, int]]  # (encoded chunk, records) for the disk
+    _held_count: int
+    _failing: bool
+    _dropping: bool
+    _prefix: str
+    _seq: itertools.count[int]
+
     def __init__(
         self,
         spool_dir: str | os.PathLike[str],
@@ -137,8 +148,8 @@ class Spooler:
         """State that belongs to one process: a forked child gets a new copy."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._held: deque[tuple[bytes, int]] = deque()  # (encoded chunk, records) for the disk
+        self._thread = None
+        self._held = deque()
         self._held_count = 0
         self._failing = False
         self._dropping = False
@@ -146,10 +157,11 @@ class Spooler:
         self._seq = itertools.count()
 
     def _start_thread(self) -> None:
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._run, name=f"voicegateway-spool-{os.getpid()}", daemon=True
         )
-        self._thread.start()
+        self._thread = thread
+        thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_interval):
@@ -280,16 +292,15 @@ def _encode(records: list[UsageRecord]) -> str:
 def _json(value: object) -> str:
     """One JSON value, exactly as ``json.dumps`` writes it, except: a Decimal becomes fixed-point
     text (``"0.000000123"``: no digit lost, no exponent) and a non-finite float becomes null."""
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:
         return _string(value)
     if value is None:
         return "null"
-    if kind is float:
+    if type(value) is float:
         return repr(value) if value - value == 0 else "null"
-    if kind is int:
+    if type(value) is int:
         return repr(value)
-    if kind is bool:
+    if type(value) is bool:
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return f'"{value:f}"'

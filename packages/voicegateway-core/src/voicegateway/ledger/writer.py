@@ -32,7 +32,7 @@ import duckdb
 
 from voicegateway.errors import VoiceGatewayError
 from voicegateway.ledger import migrations
-from voicegateway.ledger.schema import COLUMN_TYPES, literal, spool_select
+from voicegateway.ledger.schema import COLUMN_TYPES, literal, one_row, spool_select
 
 log = logging.getLogger("voicegateway.ledger")
 
@@ -274,15 +274,15 @@ class Ledger:
     ) -> None:
         con.execute("BEGIN")
         try:
-            (added,) = con.execute(spool_select(), [[str(p) for p in files]]).fetchone()
-            lo, hi, *not_finite = con.execute(_BATCH_FACTS).fetchone()
+            (added,) = one_row(con.execute(spool_select(), [[str(p) for p in files]]))
+            lo, hi, *not_finite = one_row(con.execute(_BATCH_FACTS))
             if any(not_finite):
                 columns = ", ".join(c for c, n in zip(_FLOATS, not_finite, strict=True) if n)
                 raise _NotFinite(
                     f"{max(not_finite)} line(s) hold NaN or Infinity in {columns}: a number in a "
                     "spool line must be finite (a spooler writes null for an unknown one)"
                 )
-            (copies,) = con.execute(_DEDUP, {"lo": lo, "hi": hi}).fetchone() if added else (0,)
+            (copies,) = one_row(con.execute(_DEDUP, {"lo": lo, "hi": hi})) if added else (0,)
             con.execute(
                 "INSERT INTO ingested_files SELECT unnest($1::VARCHAR[]), now()",
                 [[p.name for p in files]],
