@@ -19,6 +19,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, Literal, overload
 
 from voicegateway.reconcile.billed import UNITS, BilledUsage
 
@@ -59,7 +60,7 @@ class Ours:
     price_details: set[str] = field(default_factory=set)
     price_rates: set[str] = field(default_factory=set)
 
-    def add(self, row: Mapping[str, object]) -> None:
+    def add(self, row: Mapping[str, Any]) -> None:
         """Add one ``voicegateway.ledger.queries.billed_by_day`` row."""
         for unit in UNITS:
             self.units[unit] = self.units.get(unit, ZERO) + Decimal(row[unit] or 0)
@@ -128,9 +129,15 @@ class Result:
     detail: str = ""
 
     def difference(self, unit: str) -> Decimal | None:
-        """Ours minus theirs for ``unit`` (or ``cost``), None when a side lacks it."""
-        ours, theirs = self.value("ours", unit), self.value("theirs", unit)
-        return None if ours is None or theirs is None else ours - theirs
+        """Ours minus theirs for ``unit`` (or ``cost``), None when the export lacks it (ours
+        always has a figure)."""
+        theirs = self.value("theirs", unit)
+        return None if theirs is None else self.value("ours", unit) - theirs
+
+    @overload
+    def value(self, side: Literal["ours"], unit: str) -> Decimal: ...
+    @overload
+    def value(self, side: str, unit: str) -> Decimal | None: ...
 
     def value(self, side: str, unit: str) -> Decimal | None:
         """A side's ``unit`` (or ``cost``): 0 when that side has nothing for the key; None when

@@ -18,22 +18,31 @@ import datetime
 import json
 from collections.abc import Sequence
 from decimal import Context, Decimal
+from typing import NamedTuple
 
 from voicegateway.pricing.units import UNITS as RATE_UNITS
-from voicegateway.reconcile.compare import ZERO, Result, number
+from voicegateway.reconcile.compare import ZERO, Ours, Result, Theirs, number
 
 METER_UNIT = {"seconds": "audio_seconds", "characters": "characters"}
 """Rate meters priced straight from one record unit."""
 _SIGNIFICANT = Context(prec=10)
 
 
+class _Both(NamedTuple):
+    """A ``rate`` row: both sides have the key."""
+
+    result: Result
+    ours: Ours
+    theirs: Theirs
+
+
 def proposals(results: Sequence[Result], files: Sequence[str]) -> str:
     """The YAML text: a header, then one commented entry per provider/model."""
-    groups: dict[tuple[str, str, str], list[Result]] = {}
+    groups: dict[tuple[str, str, str], list[_Both]] = {}
     for result in results:
         if result.cause == "rate" and result.ours is not None and result.theirs is not None:
             key = (result.key.provider, result.key.model, result.key.leg)
-            groups.setdefault(key, []).append(result)
+            groups.setdefault(key, []).append(_Both(result, result.ours, result.theirs))
     lines = [
         "# pricing: overrides proposed by `voicegw reconcile` on "
         f"{datetime.date.today().isoformat()} from {', '.join(files)}.",
@@ -46,11 +55,11 @@ def proposals(results: Sequence[Result], files: Sequence[str]) -> str:
         entry, notes = _propose(leg, rows)
         lines.append(f"  # {provider}/{model} ({leg}): {notes}")
         for row in rows:
-            theirs_cost = row.theirs.cost if row.theirs else None
-            project = f" {row.key.project}" if row.key.project else ""
+            day, project = row.result.key.day, row.result.key.project
             lines.append(
-                f"  #   {row.key.day}{project}: ours ${number(row.ours.cost)}, theirs "
-                f"${number(theirs_cost)} ({', '.join(row.theirs.sources) or 'no source'})"
+                f"  #   {day}{f' {project}' if project else ''}: ours ${number(row.ours.cost)}, "
+                f"theirs ${number(row.theirs.cost)} "
+                f"({', '.join(row.theirs.sources) or 'no source'})"
             )
         if entry:
             rates = ", ".join(f"{unit}: {number(rate)}" for unit, rate in entry.items())
@@ -58,12 +67,13 @@ def proposals(results: Sequence[Result], files: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _propose(leg: str, rows: Sequence[Result]) -> tuple[dict[str, Decimal] | None, str]:
+def _propose(leg: str, rows: Sequence[_Both]) -> tuple[dict[str, Decimal] | None, str]:
     """The proposed rates (or None) and the comment explaining them."""
-    if any(row.theirs.cost is None or not row.compared for row in rows):
+    costs = [r.theirs.cost for r in rows if r.theirs.cost is not None and r.result.compared]
+    if len(costs) < len(rows):
         return None, "no entry: the export gives no units or no cost for some days"
     ours_cost = sum((row.ours.cost for row in rows), ZERO)
-    theirs_cost = sum((row.theirs.cost for row in rows), ZERO)
+    theirs_cost = sum(costs, ZERO)
     cards = {text for row in rows for text in row.ours.price_rates}
     unpriced = any(row.ours.unpriced for row in rows)
     if unpriced and not cards:
@@ -90,7 +100,7 @@ def _propose(leg: str, rows: Sequence[Result]) -> tuple[dict[str, Decimal] | Non
 
 
 def _direct(
-    rows: Sequence[Result], rate_unit: str, record_unit: str, theirs_cost: Decimal, was: str
+    rows: Sequence[_Both], rate_unit: str, record_unit: str, theirs_cost: Decimal, was: str
 ) -> tuple[dict[str, Decimal] | None, str]:
     units = sum((row.theirs.units.get(record_unit, ZERO) for row in rows), ZERO)
     if not units:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from voicegateway.errors import VoiceGatewayError
@@ -125,7 +126,8 @@ def _checked(reader: UsageReader, line: object) -> BilledUsage:
         raise BadInput(
             f"the {reader.name} reader produced a line for {line.provider!r} ({line.source})"
         )
-    for value in (*line.units.values(), line.cost_usd):
+    amounts: tuple[object, ...] = (*line.units.values(), line.cost_usd)  # a reader's, unchecked
+    for value in amounts:
         if value is not None and (isinstance(value, bool) or not isinstance(value, Decimal | int)):
             raise BadInput(
                 f"the {reader.name} reader produced {value!r} ({line.source}): amounts are Decimal"
@@ -195,8 +197,9 @@ def _find_partial_days(exports: Sequence[Export], found: Mapping[str, Scope]) ->
                 per_reader[name] = None
                 continue
             _check_within(line, zone, name)
-            if per_reader.get(name, []) is not None:
-                per_reader.setdefault(name, []).append(line.covers)
+            covers = per_reader.setdefault(name, [])
+            if covers is not None:
+                covers.append(line.covers)
     for (provider, day, leg), per_reader in spans.items():
         zone = ZoneInfo(found[provider].timezone)
         covered = {
@@ -296,7 +299,7 @@ def theirs_by_key(
                 continue
             project = None
             if scope.per_project:
-                project = (account_map or {}).get(line.account)
+                project = (account_map or {}).get(line.account) if line.account else None
                 if project is None:
                     raise BadInput(
                         f"account {line.account!r} ({line.source}) is not in --account-map"
@@ -347,7 +350,7 @@ def _describe(key: Key) -> str:
     return f"{key.provider}/{key.model} {key.leg} on {key.day}{project}"
 
 
-def ours_by_key(rows: Iterable[Mapping[str, object]], scope: Scope) -> dict[Key, Ours]:
+def ours_by_key(rows: Iterable[Mapping[str, Any]], scope: Scope) -> dict[Key, Ours]:
     """Our totals per key from ``voicegateway.ledger.queries.billed_by_day`` rows of one
     provider, for the legs the exports cover; summed across projects unless they are compared
     per project, and across models for a leg the export does not break down by model."""
