@@ -73,7 +73,8 @@ def _anchor_storage(config: Config, source: Path | None) -> None:
         return
     storage = config.storage
     storage.path = source.parent / storage.path
-    storage.spool_dir = source.parent / storage.spool_dir
+    if storage.spool_dir is not None:  # always, once StorageConfig has validated
+        storage.spool_dir = source.parent / storage.spool_dir
 
 
 def load_config(
@@ -182,7 +183,7 @@ class _Loader:
             if problem and not any(issue.path == "default_project" for issue in self.issues):
                 self._issue(("default_project",), *problem)
         if config is not None and self.known_providers is not None:
-            self._check_providers(config)
+            self._check_providers(config, self.known_providers())
         if self.issues or config is None:
             self.issues.sort(key=lambda issue: (issue.line or 0, issue.column or 0))
             raise ConfigError(self.issues, self.file)
@@ -359,20 +360,19 @@ class _Loader:
             for provider_id, block in blocks.items():
                 if block is not None and not isinstance(block, dict):
                     continue  # Config validation reports it
-                model = self.settings_for and self.settings_for(str(provider_id))
-                model = model or ProviderSettings
+                found = self.settings_for(str(provider_id)) if self.settings_for else None
+                model = found or ProviderSettings
                 try:
                     blocks[provider_id] = model.model_validate(block or {})
                 except ValidationError as error:
                     self._report(error, model, (*path, provider_id), data)
                     blocks[provider_id] = model.model_construct()
 
-    def _check_providers(self, config: Config) -> None:
+    def _check_providers(self, config: Config, known: Collection[str]) -> None:
         """Every model chain and provider block names providers that exist: a typo in a fallback
         chain would otherwise show only when the chain is needed, as a provider skipped at resolve
         time, and a typo'd block (``opneai:``) would leave the real provider without its key."""
-        known = self.known_providers()
-        blocks = [(("providers",), config.providers)]
+        blocks: list[tuple[KeyPath, Collection[str]]] = [(("providers",), config.providers)]
         for name, project in config.projects.items():
             blocks.append((("projects", name, "providers"), project.providers))
             if project.budget is not None:

@@ -365,8 +365,9 @@ class RateOverride(ConfigModel):
             hint = "for example {input_mtok: 0.12, output_mtok: 0.48} or {audio_minute: 0.0036}"
             raise _error_at((), "gives no rate", hint)
         for quantity, names in self.ALTERNATIVES.items():
-            first, *others = [name for name in names if name in units] or [None]
-            if others:
+            given = [name for name in names if name in units]
+            if len(given) > 1:
+                first, *others = given
                 message = f"{first} and {others[0]} both price {quantity}"
                 raise _error_at((others[0],), message, "keep one of them")
         return self

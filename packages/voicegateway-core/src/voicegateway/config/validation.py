@@ -61,9 +61,9 @@ def describe(
             f"export {name}=... or write ${{{name}:-default}}",
         )
     if kind == "literal_error":
-        choices = re.findall(r"'([^']*)'", ctx["expected"])
-        hint = did_you_mean(value, choices) if reveal and isinstance(value, str) else None
-        return f"expected one of {', '.join(choices)}{got}", hint
+        expected = re.findall(r"'([^']*)'", ctx["expected"])
+        hint = did_you_mean(value, expected) if reveal and isinstance(value, str) else None
+        return f"expected one of {', '.join(expected)}{got}", hint
     if kind == "config_check":
         return ctx["message"], ctx.get("hint")
     if kind in ("value_error", "assertion_error"):
