@@ -12,7 +12,7 @@ import pytest
 from voicegateway.config.schema import Config
 from voicegateway.errors import VoiceGatewayError
 from voicegateway.metering.middleware import Middleware, MiddlewareChain
-from voicegateway.policies import BudgetExceeded, Budgets, BudgetUnknown, SharedState
+from voicegateway.policies import BudgetExceeded, Budgets, BudgetUnknown, Policies, SharedState
 from voicegateway.records import Call, UsageRecord
 
 
@@ -406,4 +406,26 @@ def test_a_step_after_the_budget_that_refuses_unwinds_its_reservation(state):
     assert plugin_step.ended == [call.call_id for call in admitted]
     budgets._releasing = True  # what exit does: unused leases go back
     budgets.sync()
+    assert held(state) == 0
+
+
+def test_a_step_after_the_policies_that_refuses_unwinds_them_too(state):
+    """The same through ``Policies`` nested in a chain, as the gateway places it: budgets and
+    rate limits, then a plugin's step that refuses."""
+    policies = Policies(
+        config({"daily_usd": "0.02", "action": "block", "reserve_usd": "0.01"}), state
+    )
+    chain = MiddlewareChain([policies, _RefuseFirst(4)])
+    for _ in range(4):
+        with pytest.raises(PermissionError):
+            chain.start(Call(modality="stt", provider="fake", model="m", project="app"))
+    admitted = [Call(modality="stt", provider="fake", model="m", project="app") for _ in range(2)]
+    for call in admitted:
+        chain.start(call)
+    with pytest.raises(BudgetExceeded):
+        chain.start(Call(modality="stt", provider="fake", model="m", project="app"))
+    for call in admitted:
+        chain.end(call)
+    policies.budgets._releasing = True
+    policies.budgets.sync()
     assert held(state) == 0

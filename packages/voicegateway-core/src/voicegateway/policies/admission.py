@@ -5,8 +5,9 @@ giving its reservation back is a local dict operation, while a rate-limit admiss
 in the shared state. The chain nests (``MiddlewareChain``), so no step has to undo another's
 work: ``Policies`` is the two steps as a chain of their own, over one ``SharedState`` and one
 ``PolicyWorker`` thread, placed as one step after ``CostTracking`` (settling needs the cost).
-What it adds to a chain of the two is a fast path: a call no rate limit applies to skips the
-rate-limit step (a dict look-up instead of the step's call, on every call of the process).
+What it adds to a chain of the two is speed on the hot path: its admission is written out for
+the two steps, and a call no rate limit applies to skips the rate-limit step (a dict look-up
+instead of the step's call).
 """
 
 from __future__ import annotations
@@ -38,12 +39,17 @@ class Policies(MiddlewareChain):
         self._unlimited = _Unlimited(self.limits)
 
     def on_call_start(self, call: Call) -> None:
+        """The chain's admission written out for its two steps, the hot path of every call (a
+        frame and a loop less than the generic one: about 1 µs a rate-limited call here); a call
+        that no rate limit applies to skips that step, which would admit it anyway."""
+        self.budgets.on_call_start(call)
         if self._unlimited[(call.project, call.provider)]:
-            # the hot path: no rate limit applies, so its step has nothing to admit (a dict
-            # look-up here instead of a step's call, about 0.4 µs a call on this machine)
-            self.budgets.on_call_start(call)
-        else:
-            super().on_call_start(call)
+            return
+        try:
+            self.limits.on_call_start(call)
+        except BaseException:
+            self._unwind(call, self.limits)  # the budget's reservation goes back
+            raise
 
     def applies(self, project: str, provider: str) -> bool:
         """Whether a call of ``project`` on ``provider`` may be refused or made to wait: its
