@@ -24,7 +24,7 @@ from typing import Any, Literal
 from voicegateway.errors import PluginError, ProviderUnavailable
 from voicegateway.hookspecs import PROJECT_NAME
 from voicegateway.plugin_api import PLUGIN_API_VERSION
-from voicegateway.providers import ProviderSpec
+from voicegateway.providers import ProviderSpec, install_hint
 
 ENTRY_POINT_GROUP = PROJECT_NAME
 DISABLE_ENV = "VOICEGW_DISABLE_PLUGINS"
@@ -104,7 +104,7 @@ class PluginHost:
             known = ", ".join(self.provider_ids()) or "none"
             raise ProviderUnavailable(
                 f"no provider {provider_id!r} is installed (installed: {known}); "
-                f"install it with: pip install 'voicegateway[{provider_id}]'"
+                f"{install_hint(provider_id)}"
             )
         self._load(info)
         spec = self._providers.get(provider_id)

@@ -40,9 +40,18 @@ FIRST_PARTY = (
     "kokoro",
     "piper",
 )
-"""The providers this project ships (``pip install 'voicegateway[<id>]'``). voicegw.yaml may name
-one that is not installed on this machine (resolution skips it, with the reason); a provider id
-that is neither one of these nor installed is a typo, reported when the file loads."""
+"""The providers this project ships, each its own distribution (see :func:`install_hint`).
+voicegw.yaml may name one that is not installed on this machine (resolution skips it, with the
+reason); a provider id that is neither one of these nor installed is a typo, reported when the
+file loads."""
+
+
+def install_hint(*provider_ids: str) -> str:
+    """How to install providers, naming this project's distributions (``voicegateway`` on PyPI is
+    an unrelated project, so never ``pip install 'voicegateway[<id>]'``)."""
+    dists = " ".join(f"voicegateway-{pid}" for pid in provider_ids)
+    paths = " ".join(f"./packages/voicegateway-{pid}" for pid in provider_ids)
+    return f"install {dists} (from a checkout of VoiceGateway: pip install {paths})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import sys
 import yaml
 
 from voicegateway.cli.output import table
+from voicegateway.providers import install_hint
 
 EXAMPLES = (
     "voicegw check                  # before a deploy: exit 1 when something would fail",
@@ -197,7 +198,7 @@ def _not_installed(pid: str, infos) -> str:
     info = infos.get(pid)
     if info and info.status in ("failed", "disabled"):
         return info.status
-    return f"not installed (pip install 'voicegateway[{pid}]')"
+    return f"not installed ({install_hint(pid)})"
 
 
 def _key_status(config, pid: str, spec) -> str:

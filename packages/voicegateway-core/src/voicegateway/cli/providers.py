@@ -7,8 +7,11 @@ does not answer is reported, never fatal.
 
 from __future__ import annotations
 
+from typing import Any
+
 from voicegateway.cli.output import add_format, print_csv, print_json, table
 from voicegateway.errors import VoiceGatewayError
+from voicegateway.providers import install_hint
 
 EXAMPLES = ("voicegw providers", "voicegw providers --format json | jq '.[].models'")
 COLUMNS = ("id", "modalities", "models", "distribution", "version", "status", "error")
@@ -34,7 +37,7 @@ def provider_rows(config_path: str | None = None, profile: str | None = None) ->
     from voicegateway.gateway import Gateway
 
     gateway = Gateway(config_path=config_path, profile=profile)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for info in gateway.plugins.load_all().values():
         base = {
             "plugin": info.name,
@@ -47,7 +50,7 @@ def provider_rows(config_path: str | None = None, profile: str | None = None) ->
             rows.append({"id": info.name, "modalities": [], "key_env": [], "models": [], **base})
             continue
         for spec in info.providers:
-            row = {
+            row: dict[str, Any] = {
                 "id": spec.id,
                 "modalities": list(spec.modalities),
                 "key_env": list(spec.key_env),
@@ -107,7 +110,7 @@ def run(args) -> int:
         print_csv(COLUMNS, brief)
         return 0
     if not rows:
-        print("no provider plugins installed; try: pip install 'voicegateway[openai,deepgram]'")
+        print(f"no provider plugins installed; {install_hint('openai', 'deepgram')}")
         return 0
     shown = [c for c in COLUMNS if c != "error" or any(r["error"] for r in brief)]
     print(table(shown, [[r[c] for c in shown] for r in brief]))
