@@ -17,6 +17,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from types import ModuleType
 
 from voicegateway._version import __version__
 
@@ -74,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         sessions,
     )
 
-    commands = (init, check, providers, prices, ingest, costs, latency, logs, sessions, export)
-    commands += (reconcile, budgets)
+    commands: tuple[ModuleType, ...] = (init, check, providers, prices, ingest, costs, latency)
+    commands += (logs, sessions, export, reconcile, budgets)
     for module in commands:
         module.add_parser(sub, common)
         added = sub._choices_actions[-1]  # the command's name and its one-line help
-        _describe(sub.choices[added.dest], added.help, getattr(module, "EXAMPLES", ()))
+        _describe(sub.choices[added.dest], added.help or "", getattr(module, "EXAMPLES", ()))
     parser.set_defaults(commands=sub.choices)
     return parser
 
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _describe(p: argparse.ArgumentParser, summary: str, examples: Sequence[str]) -> None:
     """``--help`` of a command: its one-line summary first, then any longer description, its
     options, then its examples."""
-    first = f"{summary[0].upper()}{summary[1:]}."
+    first = f"{summary[:1].upper()}{summary[1:]}."
     rest = p.description if p.description and p.description != first else ""
     p.description = "\n\n".join([first, *([textwrap.fill(rest, 88)] if rest else [])])
     if examples:

@@ -8,7 +8,15 @@ output (``voicegateway.cli.output.emit``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from voicegateway.cli.output import add_format, emit
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from voicegateway.ledger import Ledger
 
 MODALITIES = ("stt", "llm", "tts")
 EXAMPLES = (
@@ -74,7 +82,7 @@ def filters(args, timezone: str, **extra):
     )
 
 
-def report(args, query) -> int:
+def report(args, query: Callable[[duckdb.DuckDBPyConnection, Ledger], int]) -> int:
     """Open the ledger (ingesting pending spool files), run ``query(con, ledger)`` and return its
     exit status. Errors (voicegw.yaml, a value, a locked ledger) reach ``cli.main``."""
     from voicegateway.cli.ingest import ingest

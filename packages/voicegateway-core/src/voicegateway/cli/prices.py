@@ -11,10 +11,15 @@ STT per minute, where the catalog has 1,000 seconds), so it can be checked again
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from voicegateway.cli.output import add_format, decimal_text, emit, print_csv, print_json, table
 from voicegateway.errors import VoiceGatewayError
+
+if TYPE_CHECKING:
+    from voicegateway.gateway import Gateway
+    from voicegateway.providers import ProviderSpec
+    from voicegateway.records import Modality
 
 _MODALITIES = ("stt", "llm", "tts")
 EXAMPLES = (
@@ -22,8 +27,10 @@ EXAMPLES = (
     "voicegw prices brain --project acme      # each model of a models: alias",
     "voicegw prices --unpriced --format csv",
 )
-CSV_COLUMNS = ("model", "modality", "project", "source", "unit", "usd", "per", "estimate")
-CSV_COLUMNS += ("quoted_unit", "quoted_usd", "quoted_per")
+CSV_COLUMNS = (
+    *("model", "modality", "project", "source", "unit", "usd", "per", "estimate"),
+    *("quoted_unit", "quoted_usd", "quoted_per"),
+)
 
 
 def add_parser(sub, common) -> None:
@@ -62,7 +69,9 @@ def run(args) -> int:
     return 0
 
 
-def _entries(gateway, name: str, modality: str | None, project: str) -> list[dict[str, Any]]:
+def _entries(
+    gateway: Gateway, name: str, modality: Modality | None, project: str
+) -> list[dict[str, Any]]:
     """One entry per model ``name`` stands for: itself, or each model of an alias's chain."""
     from voicegateway.pricing import rates_for
 
@@ -105,8 +114,8 @@ def _rate(unit: str, rate, page: str | None) -> dict[str, Any]:
     shown = decimal_text(rate) if isinstance(rate, Decimal) else str(rate)
     entry: dict[str, Any] = {"usd": shown, "per": UNITS[unit].label}
     quoted = UNITS.get(page or "")
-    same_meter = quoted and quoted.name != unit and quoted.meter == UNITS[unit].meter
-    if same_meter and isinstance(rate, Decimal):  # a token rate may be tiered: never converted
+    same_meter = quoted is not None and quoted.name != unit and quoted.meter == UNITS[unit].meter
+    if quoted is not None and same_meter and isinstance(rate, Decimal):  # tiers: never converted
         usd = decimal_text(rate * quoted.per / UNITS[unit].per)
         entry["quoted"] = {"unit": quoted.name, "usd": usd, "per": quoted.label}
     return entry
@@ -126,7 +135,7 @@ def _csv_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _modality(gateway, texts: list[str]) -> str:
+def _modality(gateway: Gateway, texts: list[str]) -> Modality:
     """What the first installed provider of ``texts`` lists the model as, or offers only."""
     from voicegateway.resolution import ModelRef
 
@@ -139,27 +148,28 @@ def _modality(gateway, texts: list[str]) -> str:
         offered = listed or (list(spec.modalities) if len(spec.modalities) == 1 else [])
         if offered:
             return offered[0]
-        if spec.price_catalog and not _known_price(gateway, spec, bare.model):
-            return _unknown_model(spec, bare.model)
+        catalog = spec.price_catalog
+        if catalog and not _known_price(gateway, spec.id, catalog, bare.model):
+            _unknown_model(spec, catalog, bare.model)
     raise ValueError(
         f"{texts[0]!r} is not a model its provider lists, so whether it is stt, llm or tts is "
         "unknown: add --modality"
     )
 
 
-def _known_price(gateway, spec, model: str) -> bool:
+def _known_price(gateway: Gateway, provider: str, catalog: str, model: str) -> bool:
     """Whether the catalog, or ``pricing:`` in voicegw.yaml, has a price for ``model``."""
     from voicegateway.pricing.catalog import lookup
 
     pricing = gateway.config.pricing
-    return f"{spec.id}/{model}" in pricing or not lookup(spec.price_catalog, model).missing
+    return f"{provider}/{model}" in pricing or not lookup(catalog, model).missing
 
 
-def _unknown_model(spec, model: str):
+def _unknown_model(spec: ProviderSpec, catalog: str, model: str) -> NoReturn:
     from voicegateway.config.errors import did_you_mean
     from voicegateway.pricing.catalog import lookup
 
-    why = lookup(spec.price_catalog, model).missing
+    why = lookup(catalog, model).missing
     hint = did_you_mean(model, [m.name for m in spec.models])
     fix = "give its rates under pricing: in voicegw.yaml"
     fix = (
@@ -171,7 +181,7 @@ def _unknown_model(spec, model: str):
     )
 
 
-def _target(gateway, text: str, modality: str) -> tuple[str, str, str | None, str]:
+def _target(gateway: Gateway, text: str, modality: Modality) -> tuple[str, str, str | None, str]:
     """(provider, model, catalog id, note) for one model string."""
     from voicegateway.resolution import ModelRef
 
@@ -186,14 +196,14 @@ def _target(gateway, text: str, modality: str) -> tuple[str, str, str | None, st
     return ref.provider, model, spec.price_catalog, ""
 
 
-def _spec(gateway, provider: str):
+def _spec(gateway: Gateway, provider: str) -> ProviderSpec | None:
     try:
         return gateway.plugins.provider(provider)
     except VoiceGatewayError:  # not installed, or its plugin failed
         return None
 
 
-def _serving(gateway, alias: str, modality: str, project: str) -> str | None:
+def _serving(gateway: Gateway, alias: str, modality: Modality, project: str) -> str | None:
     """The model of the chain that would serve the project now, if any can."""
     try:
         resolution = gateway.resolve(alias, modality, project=project)
