@@ -141,8 +141,11 @@ def _usage_line(file: JsonFile, result: dict, at: str, day: datetime.date) -> Bi
     read = file.count(result, at, "cache_read_input_tokens")
     creation = file.field(result, at, "cache_creation", (dict,))
     written = sum(
-        file.count(creation, at, name, f"cache_creation.{name}")
-        for name in ("ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens")
+        (
+            file.count(creation, at, name, f"cache_creation.{name}")
+            for name in ("ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens")
+        ),
+        Decimal(0),
     )
     output = file.count(result, at, "output_tokens")
     model = file.optional(result, at, "model", (str,))

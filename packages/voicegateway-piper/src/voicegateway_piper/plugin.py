@@ -80,11 +80,12 @@ def voice_files(voice: str, settings: PiperSettings) -> tuple[Path, Path]:
                 f"{_how_to_get(voice)}"
             )
     else:
-        model = BUNDLED.path(voice)
-        if model is None:
+        bundled = BUNDLED.path(voice)
+        if bundled is None:
             raise ProviderUnavailable(
                 model_path_not_set("piper", voice, "voice", _how_to_get(voice))
             )
+        model = bundled
     config = (
         Path(settings.config_path).expanduser()
         if settings.config_path

@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from livekit.agents import APIConnectOptions, APIError, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
@@ -48,6 +48,15 @@ thread."""
 _espeak_lock = threading.Lock()
 
 
+class _Synthesis(TypedDict):
+    """``piper.SynthesisConfig``'s arguments (piper is imported only when a voice loads)."""
+
+    speaker_id: int | None
+    length_scale: float | None
+    noise_scale: float | None
+    noise_w_scale: float | None
+
+
 class PiperTTS(tts.TTS):
     """Text-to-speech with a local Piper voice.
 
@@ -74,7 +83,7 @@ class PiperTTS(tts.TTS):
         )
         self._model = model
         self._voice = voice
-        self._synthesis = {
+        self._synthesis: _Synthesis = {
             "speaker_id": speaker_id,
             "length_scale": length_scale,
             "noise_scale": noise_scale,

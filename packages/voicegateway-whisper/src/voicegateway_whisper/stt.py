@@ -109,9 +109,9 @@ class WhisperSTT(stt.STT):
         conn_options: APIConnectOptions,
     ) -> stt.SpeechEvent:
         frame = rtc.combine_audio_frames(buffer)
-        language = language if is_given(language) and language else self._language
+        spoken = language if is_given(language) and language else self._language
         try:
-            data = await _engines.run(self._engine, self._transcribe, frame, language)
+            data = await _engines.run(self._engine, self._transcribe, frame, spoken)
         except Exception as exc:
             raise APIError(f"Whisper could not transcribe: {exc}", retryable=False) from exc
         return stt.SpeechEvent(

@@ -18,14 +18,17 @@ import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from voicegateway.reconcile.billed import BilledUsage, ExportError, Page
+from voicegateway.reconcile.billed import ExportError, Page
 
 TOP = "top level"
 """The ``where`` of an error in the document itself rather than in one of its items."""
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_Line = TypeVar("_Line")
+_Value = TypeVar("_Value")
+_NUMBER: tuple[type[int | Decimal], ...] = (int, Decimal)
 
 
 class JsonFile:
@@ -66,9 +69,9 @@ class JsonFile:
         obj: dict | list,
         where: str,
         name: str | int,
-        kinds: tuple[type, ...],
+        kinds: tuple[type[_Value], ...],
         label: str = "",
-    ) -> Any:
+    ) -> _Value:
         """``obj[name]``, of one of ``kinds`` (never a boolean, which Python counts as an int).
         ``label`` names it in errors: a nested field (``amount.value``), or the series an index
         of a list belongs to."""
@@ -82,8 +85,8 @@ class JsonFile:
         return value
 
     def optional(
-        self, obj: dict, where: str, name: str, kinds: tuple[type, ...], label: str = ""
-    ) -> Any:
+        self, obj: dict, where: str, name: str, kinds: tuple[type[_Value], ...], label: str = ""
+    ) -> _Value | None:
         """Like :meth:`field`, but None when the field is absent or null."""
         if obj.get(name) is None:
             return None
@@ -105,7 +108,7 @@ class JsonFile:
 
     def amount(self, obj: dict | list, where: str, name: str | int, label: str = "") -> Decimal:
         """A non-negative number (seconds, hours, money), exactly as written."""
-        value = Decimal(self.field(obj, where, name, (int, Decimal), label))
+        value = Decimal(self.field(obj, where, name, _NUMBER, label))
         if value < 0:
             raise self.error(
                 where, label or str(name), f"expected a non-negative number, got {value}"
@@ -182,15 +185,13 @@ def part_of_day(
     return None if whole else (start, end)
 
 
-def all_or_nothing(
-    read: Callable[[Path], Iterable[BilledUsage]],
-) -> Callable[[Path], Iterator[BilledUsage]]:
+def all_or_nothing(read: Callable[[Path], Iterable[_Line]]) -> Callable[[Path], Iterator[_Line]]:
     """A reader that reads all of the file before it gives its first line, so that an error at
     the end of a file is raised before anything of it is reported (the reconciler's contract:
     nothing partial)."""
 
     @functools.wraps(read)
-    def read_whole(path: Path) -> Iterator[BilledUsage]:
+    def read_whole(path: Path) -> Iterator[_Line]:
         return iter(list(read(path)))
 
     return read_whole
