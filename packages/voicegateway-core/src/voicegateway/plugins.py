@@ -99,18 +99,19 @@ class PluginHost:
             raise ProviderUnavailable(
                 f"provider {provider_id!r} is installed but its plugin failed to load: {info.error}"
             )
-        info = self.plugins().get(provider_id)
-        if info is None:
+        entry = self.plugins().get(provider_id)
+        if entry is None:
             known = ", ".join(self.provider_ids()) or "none"
             raise ProviderUnavailable(
                 f"no provider {provider_id!r} is installed (installed: {known}); "
                 f"{install_hint(provider_id)}"
             )
-        self._load(info)
+        self._load(entry)
         spec = self._providers.get(provider_id)
         if spec is None:
             raise ProviderUnavailable(
-                f"provider {provider_id!r} is installed but its plugin failed to load: {info.error}"
+                f"provider {provider_id!r} is installed but its plugin failed to load: "
+                f"{entry.error}"
             )
         return spec
 
@@ -193,8 +194,7 @@ class PluginHost:
                 name=name, module=getattr(plugin, "__name__", name), distribution=None, version=None
             )
             self.plugins()[name] = info
-            self._register(info, plugin)
-            if info.status == "failed":
+            if not self._register(info, plugin):
                 raise PluginError(info.error)
             return info.providers
 
@@ -232,8 +232,7 @@ class PluginHost:
             except Exception as exc:  # a broken plugin must not break the others
                 info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
                 return
-            self._register(info, module)
-            if not check and info.status == "loaded":
+            if self._register(info, module) and not check:
                 self._unchecked.add(info.name)
 
     def _check_requirements(self, info: PluginInfo) -> None:
@@ -248,7 +247,9 @@ class PluginHost:
                 self._forget(info)
                 info.status, info.error = "failed", problem
 
-    def _register(self, info: PluginInfo, plugin: object) -> None:
+    def _register(self, info: PluginInfo, plugin: object) -> bool:
+        """Register ``plugin``'s hooks and providers; whether it loaded (else ``info`` says
+        why it failed)."""
         api = getattr(plugin, "VOICEGATEWAY_PLUGIN_API", None)
         if api != PLUGIN_API_VERSION:
             info.status = "failed"
@@ -257,7 +258,7 @@ class PluginHost:
                 f"implements API {PLUGIN_API_VERSION} (set VOICEGATEWAY_PLUGIN_API = "
                 f"{PLUGIN_API_VERSION} in {info.module} once it is compatible)"
             )
-            return
+            return False
         pm = self._manager()
         try:
             pm.register(plugin, name=info.name)
@@ -266,7 +267,7 @@ class PluginHost:
             if pm.has_plugin(info.name):
                 pm.unregister(name=info.name)
             info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
-            return
+            return False
         specs: list[ProviderSpec] = []
 
         def register(spec: ProviderSpec) -> None:
@@ -286,12 +287,13 @@ class PluginHost:
         except Exception as exc:
             pm.unregister(name=info.name)
             info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
-            return
+            return False
         for spec in specs:
             self._providers[spec.id] = spec
             self._owner[spec.id] = info.name
         info.providers = specs
         info.status = "loaded"
+        return True
 
     def _manager(self) -> Any:
         if self._pm is None:

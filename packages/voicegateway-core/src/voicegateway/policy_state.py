@@ -33,8 +33,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voicegateway.errors import VoiceGatewayError
+
+if TYPE_CHECKING:
+    from voicegateway.config.schema import StorageConfig
 
 
 class PolicyStateError(VoiceGatewayError):
@@ -112,7 +116,7 @@ def process_start(pid: int) -> int | None:
     return int(fields[19])
 
 
-def state_path(storage) -> Path:
+def state_path(storage: StorageConfig) -> Path:
     """``<storage.path>.policies.sqlite``."""
     return storage.path.with_name(storage.path.name + ".policies.sqlite")
 
@@ -327,7 +331,7 @@ class SharedState:
         return row[0] or 0
 
     def count_holds(self, con: sqlite3.Connection, key: str) -> int:
-        return con.execute("SELECT count(*) FROM holds WHERE key = ?", (key,)).fetchone()[0]
+        return int(con.execute("SELECT count(*) FROM holds WHERE key = ?", (key,)).fetchone()[0])
 
     def hold(self, con: sqlite3.Connection, hold_id: str, key: str, amount: int) -> None:
         con.execute(

@@ -154,7 +154,7 @@ class ProviderSpec:
         return tuple(m for m in MODALITIES if getattr(self, m) is not None)
 
     def factory(self, modality: Modality) -> Factory | None:
-        return getattr(self, modality)
+        return {"stt": self.stt, "llm": self.llm, "tts": self.tts}[modality]
 
     def billed_name(self, modality: Modality, model: str) -> str:
         """The name a record gives ``model`` (see ``billed_model``)."""
