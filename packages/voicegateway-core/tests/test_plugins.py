@@ -155,4 +155,3 @@ def _capture(fn, *args):
     except Exception as exc:
         return exc
     return None
-
