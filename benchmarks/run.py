@@ -148,9 +148,10 @@ def bench_job_rss() -> tuple[float, float, str]:
     import json
 
     from voicegateway.pricing import rates_for
+    from voicegateway_testkit.fake_discovery import discoverable
 
     rates_for("openai", "gpt-4o-mini", "llm", catalog="openai")  # fill the machine's price cache
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, discoverable():  # the job finds the fake provider
         config = Path(tmp) / "voicegw.yaml"
         config.write_text(f"storage: {{path: {tmp}/usage.duckdb}}\n")
         out = subprocess.run(
