@@ -275,13 +275,16 @@ class Gateway:
             modality=modality,
             model=model,
             api_key=resolution.api_key,
-            base_url=url and url.url,
-            authorization=url and url.authorization,
+            base_url=url.url if url else None,
+            authorization=url.authorization if url else None,
             settings=resolution.settings,
             **options,
         )
+        factory = spec.factory(modality)
+        if factory is None:  # resolution checked the modality; a spec changed since is a bug
+            raise PluginError(f"provider {spec.id!r} has no {modality} factory")
         loaded_modules(spec.livekit_plugins)
-        obj = spec.factory(modality)(request)
+        obj = factory(request)
         module, cls = _LIVEKIT_BASES[modality]
         base = getattr(__import__(module, fromlist=[cls]), cls)
         if not isinstance(obj, base):

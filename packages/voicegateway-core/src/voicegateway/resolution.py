@@ -37,6 +37,7 @@ from voicegateway.url_credentials import split_credentials
 
 if TYPE_CHECKING:
     from voicegateway.config import Config
+    from voicegateway.config.schema import ProviderSettings
     from voicegateway.plugins import PluginHost
 
 log = logging.getLogger("voicegateway.resolution")
@@ -81,7 +82,7 @@ class Resolution:
     api_key: str | None = field(repr=False)
     base_url: str | None = field(repr=False)
     """As written: it may hold credentials, which ``Gateway.build`` splits off."""
-    settings: object
+    settings: ProviderSettings | None
     skipped: tuple[tuple[str, str], ...] = ()
     alternates: tuple[Resolution, ...] = ()
     """The usable candidates after this one, in order (only when asked for)."""
@@ -261,8 +262,8 @@ def resolve(
             first.ref,
             f" instead of {before[0][0]} ({before[0][1]})" if before else "",
         )
-        rest = tuple(preceding[1:]) if alternates else ()
-        return dataclasses.replace(first, skipped=before, alternates=rest)
+        others = tuple(preceding[1:]) if alternates else ()
+        return dataclasses.replace(first, skipped=before, alternates=others)
     lines = "\n".join(f"  - {text}: {why}" for text, why in skipped)
     raise ProviderUnavailable(f"no provider can serve {modality} {name!r}:\n{lines}")
 

@@ -19,6 +19,7 @@ import sys
 import yaml
 
 from voicegateway.cli.output import table
+from voicegateway.plugins import PluginInfo
 from voicegateway.providers import install_hint
 
 EXAMPLES = (
@@ -194,7 +195,7 @@ def _unset(missing) -> str:
     return f"{where}{missing.path}: ${{{var}}} is unset, with no default (export {var}=...)"
 
 
-def _not_installed(pid: str, infos) -> str:
+def _not_installed(pid: str, infos: dict[str, PluginInfo]) -> str:
     info = infos.get(pid)
     if info and info.status in ("failed", "disabled"):
         return info.status

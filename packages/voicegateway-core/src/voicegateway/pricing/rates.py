@@ -130,19 +130,25 @@ class Card:
                 raise ValueError(f"{other} and {name} both price {unit.meter}: keep one")
             meters[unit.meter] = (rate, unit.per)
 
-        def rate(meter: str) -> Any:
+        def priced(meter: str) -> Rate | None:
             found = meters.get(meter)
             return None if found is None else found[0]
 
-        self._input = rate("input")
-        self._cache_read = rate("cache_read")
-        self._cache_write = rate("cache_write")
-        self._input_audio = rate("input_audio")
-        self._output = rate("output")
-        self._output_audio = rate("output_audio")
-        self._chars = meters.get("characters")
-        self._seconds = meters.get("seconds")
-        self._requests = rate("requests")
+        def flat(meter: str) -> tuple[Decimal, int] | None:
+            found = meters.get(meter)
+            if found is not None and isinstance(found[0], Tiers):
+                raise ValueError(f"{meter} rates cannot be tiered (tiers are by input tokens)")
+            return found  # type: ignore[return-value]  # narrowed above: (Decimal, per)
+
+        self._input = priced("input")
+        self._cache_read = priced("cache_read")
+        self._cache_write = priced("cache_write")
+        self._input_audio = priced("input_audio")
+        self._output = priced("output")
+        self._output_audio = priced("output_audio")
+        self._chars = flat("characters")
+        self._seconds = flat("seconds")
+        self._requests = flat("requests")
         tiered = any(isinstance(r, Tiers) for r in self.rates.values())
         self._json = None if tiered else _rates_json(self.rates, 0)
 
@@ -169,7 +175,7 @@ class Card:
                 (self._cache_write, write),
                 (self._input_audio, audio),
             ):
-                if count:
+                if count and rate is not None:
                     total += _at(rate, tokens_in) * count / _MILLION
                     covered = True
             spoken = quantities.audio_output_tokens if self._output_audio is not None else 0
@@ -178,7 +184,7 @@ class Card:
                 if text > 0:
                     total += _at(self._output, tokens_in) * text / _MILLION
                     covered = True
-            if spoken:
+            if spoken and self._output_audio is not None:
                 total += _at(self._output_audio, tokens_in) * spoken / _MILLION
                 covered = True
         chars, seconds = quantities.characters, quantities.seconds
@@ -191,7 +197,7 @@ class Card:
             total += rate * seconds / per
             covered = True
         if covered and self._requests is not None:
-            total += self._requests / _THOUSAND
+            total += self._requests[0] / _THOUSAND
         return total, covered
 
 
@@ -327,7 +333,7 @@ def _quantities(
     characters: int,
     audio_seconds: float | Decimal,
     audio_seconds_measured: float | Decimal,
-    duration_ms: float | None,
+    duration_ms: float | Decimal | None,
 ) -> Quantities:
     """A record's units as a rate card prices them.
 

@@ -97,7 +97,10 @@ def _override(
 
 
 def _card(
-    rates: Mapping[str, Rate], estimated: frozenset[str], modality: str, replaced: dict[str, Rate]
+    rates: Mapping[str, Rate],
+    estimated: frozenset[str],
+    modality: str,
+    replaced: Mapping[str, Rate],
 ) -> Card:
     """The catalog's rates that apply to ``modality``, with ``replaced`` units (an inheriting
     override) in place of the catalog's units of the same meter. Estimated rates go apart."""
@@ -109,6 +112,6 @@ def _card(
     }
     meters = {UNITS[name].meter for name in replaced}
     kept = {n: r for n, r in applicable.items() if UNITS[n].meter not in meters}
-    billed = {n: r for n, r in kept.items() if n not in estimated} | replaced
+    billed = {n: r for n, r in kept.items() if n not in estimated} | dict(replaced)
     guesses = {n: r for n, r in kept.items() if n in estimated}
     return Card(billed, Card(guesses) if guesses else None)
