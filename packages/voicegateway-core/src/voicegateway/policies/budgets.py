@@ -26,6 +26,7 @@ not enforced and carry on. See docs/policies.md for the bound this gives.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
@@ -177,7 +178,7 @@ class Budgets(Middleware):
                 self.worker,
                 self.name,
                 call.project,
-                lambda need=need: self._refill(scopes, need),
+                functools.partial(self._refill, scopes, need),
                 lambda seconds: BudgetUnknown(
                     call.project,
                     f"the policy state {self.state.path} did not answer within {seconds:g} s "
@@ -273,7 +274,7 @@ class Budgets(Middleware):
         ``reserve_output_tokens``; at most ``max_reserve_output_tokens``); a synthesis of known
         text or a recognition of known audio, priced; anything else ``reserve_usd``. None when
         the rate card is not loaded yet (the worker loads it: the catalog is on disk)."""
-        units: dict[str, int | float] | None = None
+        units: dict[str, int | float]
         if call.modality == "llm":
             learned = self._learned.get(f"{call.provider}/{call.model}")
             output = call.output_cap or learned or budget.reserve_output_tokens
@@ -285,7 +286,7 @@ class Budgets(Middleware):
             units = {"audio_seconds": call.audio_pending}
         else:
             return self._reserve_nano(call.project, budget)
-        if units is not None and self._rates is not None:
+        if self._rates is not None:
             key = (call.provider, call.model, call.modality)
             if key not in self._rate_cache:
                 self._wanted_rates.add(key)

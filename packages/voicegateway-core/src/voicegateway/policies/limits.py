@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from voicegateway.metering.middleware import Middleware
 from voicegateway.policies.errors import RateLimited, RateLimitUnknown
@@ -53,15 +53,25 @@ from voicegateway.records import Call, UsageRecord
 
 log = logging.getLogger("voicegateway.policies")
 
+T = TypeVar("T")
+
+
+@dataclass(slots=True, frozen=True)
+class Paced:
+    """The ``requests`` rate of a limit block, as the GCRA paces it."""
+
+    key: str  # the block's key
+    interval: float  # emission interval, seconds
+    tolerance: float  # burst tolerance, seconds
+    rate: str  # as configured: "5/s"
+
 
 @dataclass(slots=True, frozen=True)
 class Limit:
     """One configured rate-limit block, ready to check."""
 
     key: str  # "project:<p>|openai", "provider|openai", "provider|*"
-    interval: float | None  # GCRA emission interval of requests, seconds
-    tolerance: float
-    requests: str | None
+    requests: Paced | None
     concurrent: int | None
     units: tuple[tuple[str, float], ...]  # (unit kind, seconds per unit)
     wait: float  # max wait, 0 for reject
@@ -99,13 +109,14 @@ class RateLimits(Middleware):
         self._open: dict[str, tuple[str, ...]] = {}  # call id -> its stream holds
         self._mu = threading.Lock()  # guards the dicts below; never held across I/O
         self._lock, self._unlock = self._mu.acquire, self._mu.release
-        self._slots_only: set[tuple[str, str]] = set()  # plans of request limits only
-        self._slots: dict[str, collections.deque[list]] = {}  # key -> [[next slot, count], ...]
+        # plans of request limits only -> their rates
+        self._slots_only: dict[tuple[str, str], tuple[Paced, ...]] = {}
+        self._slots: dict[str, collections.deque[list[float]]] = {}  # key -> [[next slot, count]]
         self._unit_tats: dict[str, float | None] = {}  # "<key>|<unit>" -> its TAT, as last seen
-        self._reserve_tasks: dict[str, concurrent.futures.Future] = {}
-        self._demand: dict[str, list] = {}  # key -> [slots used, since, last block's size]
-        self._streams: dict[int, tuple[Limit, ...]] = {}  # id(plan) -> its concurrent limits
-        self._read_tasks: dict[str, concurrent.futures.Future] = {}
+        self._reserve_tasks: dict[str, concurrent.futures.Future[str | None]] = {}
+        self._demand: dict[str, list[float]] = {}  # key -> [slots used, since, last block's size]
+        self._streams: dict[int, tuple[tuple[str, int], ...]] = {}  # id(plan) -> (key, concurrent)
+        self._read_tasks: dict[str, concurrent.futures.Future[str | None]] = {}
 
     @property
     def state(self) -> SharedState:
@@ -118,10 +129,12 @@ class RateLimits(Middleware):
         if plan is None:
             plan = self._plans[(project, provider)] = self._plan(project, provider)
             if plan and all(
-                lim.interval is not None and not lim.units and lim.concurrent is None
+                lim.requests is not None and not lim.units and lim.concurrent is None
                 for lim in plan
             ):
-                self._slots_only.add((project, provider))
+                self._slots_only[(project, provider)] = tuple(
+                    lim.requests for lim in plan if lim.requests is not None
+                )
         return plan
 
     # -- the chain (event loop) ------------------------------------------------------------------
@@ -133,7 +146,8 @@ class RateLimits(Middleware):
             limits = self.limits(*who)
         if not limits:
             return
-        if who in self._slots_only and self._take_slots(limits):
+        paced = self._slots_only.get(who)
+        if paced is not None and self._take_slots(paced):
             return
         deadline = None
         while True:
@@ -177,16 +191,19 @@ class RateLimits(Middleware):
         """Admit the call from this process's slots and units (taking a stream hold where a
         ``concurrent`` limit says so), or (key, limit, seconds to wait)."""
         now = self._clock()
-        missing: Callable[[], concurrent.futures.Future] | None = None  # what to wait for
+        # what to wait for
+        missing: Callable[[], concurrent.futures.Future[str | None]] | None = None
+        taken: list[tuple[Paced, float]] = []
         with self._mu:
             for limit in limits:
-                if limit.interval is not None:
+                paced = limit.requests
+                if paced is not None:
                     blocks = self._slots.get(limit.key)
                     if not blocks:
-                        missing = missing or functools.partial(self._reserving, limit)
-                    elif blocks[0][0] - limit.tolerance > now:
-                        early = blocks[0][0] - limit.tolerance - now
-                        return limit.key, f"requests {limit.requests}", early
+                        missing = missing or functools.partial(self._reserving, paced)
+                    elif blocks[0][0] - paced.tolerance > now:
+                        early = blocks[0][0] - paced.tolerance - now
+                        return limit.key, f"requests {paced.rate}", early
                 for unit, _ in limit.units:
                     key = f"{limit.key}|{unit}"
                     if key not in self._unit_tats:
@@ -196,10 +213,9 @@ class RateLimits(Middleware):
                     if early > 0:
                         return limit.key, f"{unit} per minute", early
             if missing is None:
-                taken = []
                 for limit in limits:
-                    if limit.interval is not None:
-                        taken.append((limit, self._take_slot(limit)))
+                    if limit.requests is not None:
+                        taken.append((limit.requests, self._take_slot(limit.requests)))
         if missing is not None:  # a caller asked again takes the task it awaited
             problem = self._wait(call, "slots", missing)
             if problem is not None:
@@ -208,7 +224,7 @@ class RateLimits(Middleware):
         streams = self._streams.get(id(limits))
         if streams is None:
             streams = self._streams[id(limits)] = tuple(
-                limit for limit in limits if limit.concurrent is not None
+                (limit.key, limit.concurrent) for limit in limits if limit.concurrent is not None
             )
         if streams:
             try:
@@ -229,7 +245,7 @@ class RateLimits(Middleware):
             self._open[call.call_id] = holds
         return None
 
-    def _take_slots(self, limits: tuple[Limit, ...]) -> bool:
+    def _take_slots(self, limits: tuple[Paced, ...]) -> bool:
         """The common case in one pass: request limits only, each with a slot due in this
         process's blocks; False leaves everything as it was (``_admit`` then says why)."""
         now = self._clock()
@@ -246,7 +262,7 @@ class RateLimits(Middleware):
         finally:
             self._unlock()
 
-    def _take_slot(self, limit: Limit) -> float:
+    def _take_slot(self, limit: Paced) -> float:
         """This process's next slot of ``limit`` (under ``_mu``): used by the call admitted;
         the next block is reserved when this one is used up."""
         demand = self._demand[limit.key]
@@ -262,14 +278,14 @@ class RateLimits(Middleware):
             self._reserving_locked(limit)
         return slot
 
-    def _put_back(self, taken: list[tuple[Limit, float]]) -> None:
+    def _put_back(self, taken: list[tuple[Paced, float]]) -> None:
         with self._mu:
             for limit, slot in taken:
                 self._slots.setdefault(limit.key, collections.deque()).appendleft([slot, 1])
 
     def _wait(
-        self, call: Call, what: str, future_of: Callable[[], concurrent.futures.Future]
-    ) -> Any:
+        self, call: Call, what: str, future_of: Callable[[], concurrent.futures.Future[T]]
+    ) -> T:
         name = f"{self.name}.{what}"
         return wait_for(
             name,
@@ -282,12 +298,12 @@ class RateLimits(Middleware):
             ),
         )
 
-    def _reserving(self, limit: Limit) -> concurrent.futures.Future:
+    def _reserving(self, limit: Paced) -> concurrent.futures.Future[str | None]:
         """The worker task reserving ``limit``'s next slots for this process (one at a time)."""
         with self._mu:
             return self._reserving_locked(limit)
 
-    def _reserving_locked(self, limit: Limit) -> concurrent.futures.Future:
+    def _reserving_locked(self, limit: Paced) -> concurrent.futures.Future[str | None]:
         future = self._reserve_tasks.get(limit.key)
         if future is None or future.cancelled():
             future = self._reserve_tasks[limit.key] = self.worker.submit(
@@ -295,7 +311,7 @@ class RateLimits(Middleware):
             )
         return future
 
-    def _reading(self, key: str) -> concurrent.futures.Future:
+    def _reading(self, key: str) -> concurrent.futures.Future[str | None]:
         with self._mu:
             future = self._read_tasks.get(key)
             if future is None or future.cancelled():
@@ -304,7 +320,7 @@ class RateLimits(Middleware):
 
     # -- the worker thread -----------------------------------------------------------------------
 
-    def _reserve(self, limit: Limit) -> str | None:
+    def _reserve(self, limit: Paced) -> str | None:
         """Reserve this process's next slots of ``limit`` in the shared schedule (as many as the
         rate allows in ``SLOT_HORIZON``, at least one); why not, if the state cannot be used."""
         state = self.state
@@ -324,7 +340,7 @@ class RateLimits(Middleware):
             self._slots.setdefault(limit.key, collections.deque()).append([slot, count])
         return None
 
-    def _block(self, limit: Limit, now: float) -> int:
+    def _block(self, limit: Paced, now: float) -> int:
         """How many slots to reserve: what this process used over the last ``SLOT_HORIZON`` (at
         least one), at most the rate's own ``SLOT_HORIZON``. Reserving by the
         limit alone would push the shared schedule ahead of what the processes use."""
@@ -351,28 +367,29 @@ class RateLimits(Middleware):
         return None
 
     def _take_streams(
-        self, call_id: str, limits: tuple[Limit, ...]
+        self, call_id: str, limits: tuple[tuple[str, int], ...]
     ) -> tuple[tuple[str, ...], tuple[str, str, float] | str | None]:
-        """Take one stream hold per ``concurrent`` limit: (hold ids, None), or ((), (key, limit,
-        seconds to wait)) when one is full, or ((), why) when the state cannot be used."""
+        """Take one stream hold per ``concurrent`` limit (key, concurrent): (hold ids, None), or
+        ((), (key, limit, seconds to wait)) when one is full, or ((), why) when the state cannot
+        be used."""
         try:
             return self._take_streams_in(call_id, limits)
         except (sqlite3.OperationalError, PolicyStateError) as exc:
             return (), _unusable(self.state, exc)
 
     def _take_streams_in(
-        self, call_id: str, limits: tuple[Limit, ...]
+        self, call_id: str, limits: tuple[tuple[str, int], ...]
     ) -> tuple[tuple[str, ...], tuple[str, str, float] | None]:
         state = self.state
         holds: list[tuple[str, str]] = []
         with state.transaction() as con:
             state.reap(con, force=False)
-            for limit in limits:
-                key = f"{limit.key}|streams"
-                if state.count_holds(con, key) >= limit.concurrent:
+            for limit_key, most in limits:
+                key = f"{limit_key}|streams"
+                if state.count_holds(con, key) >= most:
                     state.reap(con)
-                    if state.count_holds(con, key) >= limit.concurrent:
-                        return (), (limit.key, f"concurrent {limit.concurrent}", 0.05)
+                    if state.count_holds(con, key) >= most:
+                        return (), (limit_key, f"concurrent {most}", 0.05)
                 holds.append((f"{call_id}|{key}", key))
             for hold_id, key in holds:
                 state.hold(con, hold_id, key, 1)
@@ -412,11 +429,11 @@ class RateLimits(Middleware):
                 blocks.append((f"project:{project}|{who}", project_limits[who]))
         plan = []
         for key, cfg in blocks:
-            interval = tolerance = None
+            paced = None
             if cfg.requests is not None:
                 count, seconds = parse_rate(cfg.requests)
                 interval = seconds / count
-                tolerance = interval * (cfg.burst - 1)
+                paced = Paced(key, interval, interval * (cfg.burst - 1), cfg.requests)
             units = tuple(
                 (UNIT_OF[name], 60.0 / getattr(cfg, name))
                 for name in cfg.UNITS
@@ -425,9 +442,7 @@ class RateLimits(Middleware):
             plan.append(
                 Limit(
                     key,
-                    interval,
-                    tolerance or 0.0,
-                    cfg.requests,
+                    paced,
                     cfg.concurrent,
                     units,
                     cfg.max_wait if cfg.on_limit == "wait" else 0.0,
@@ -454,7 +469,9 @@ def _units(record: UsageRecord, unit: str) -> float:
     return record.characters
 
 
-def _pending_or(name: str, future_of: Callable[[], concurrent.futures.Future]):
+def _pending_or(
+    name: str, future_of: Callable[[], concurrent.futures.Future[T]]
+) -> concurrent.futures.Future[T]:
     """The task a caller that awaits is already waiting for under ``name``, else a new one."""
     waiting = awaiting.get()
     if waiting is not None and name in waiting:
@@ -477,5 +494,5 @@ def _logged(what: str) -> Iterator[None]:
         log.warning("rate limits: could not %s: %s", what, str(exc).splitlines()[0])
 
 
-def _block_size(limit: Limit) -> int:
+def _block_size(limit: Paced) -> int:
     return max(1, min(10_000, int(SLOT_HORIZON / limit.interval)))

@@ -23,7 +23,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("voicegateway.policies")
 
@@ -65,8 +67,8 @@ class PolicyWorker:
         self._periodic.append(task)
         self._start()
 
-    def submit(self, task: Callable[[], Any]) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
+    def submit(self, task: Callable[[], T]) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._tasks.put((task, future))
         self._start()
         self._wake.set()
@@ -166,25 +168,26 @@ def run_policy_task(
     worker: PolicyWorker,
     name: str,
     project: str,
-    task: Callable[[], Any],
+    task: Callable[[], T],
     on_timeout: Callable[[float], Exception],
-) -> Any:
+) -> T:
     """``task``'s result, computed in ``worker`` without stalling an event loop: a caller that
     awaits gets :class:`AdmissionPending` (and the result when it asks again); any other caller
     waits at most :data:`SYNC_WAIT_ON_LOOP` on a loop, :data:`STATE_TIMEOUT` off one, then gets
     ``on_timeout(seconds)`` raised."""
     waiting = awaiting.get()
     if waiting is not None and name in waiting:
-        return wait_for(name, project, waiting.pop(name), on_timeout)
+        pending: concurrent.futures.Future[T] = waiting.pop(name)  # this task, asked before
+        return wait_for(name, project, pending, on_timeout)
     return wait_for(name, project, worker.submit(task), on_timeout)
 
 
 def wait_for(
     name: str,
     project: str,
-    future: concurrent.futures.Future,
+    future: concurrent.futures.Future[T],
     on_timeout: Callable[[float], Exception],
-) -> Any:
+) -> T:
     """The result of a policy task already submitted, as :func:`run_policy_task` waits for it."""
     from voicegateway.policies.errors import AdmissionPending
 
