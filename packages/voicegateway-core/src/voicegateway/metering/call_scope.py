@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from voicegateway.metering.instrument import Instrument
 
 log = logging.getLogger("voicegateway.metering")
+S = TypeVar("S")
 T = TypeVar("T")
 
 current: contextvars.ContextVar[MeteredCall | None] = contextvars.ContextVar(
@@ -151,7 +152,7 @@ class MeteredCall:
         finally:
             current.reset(token)
 
-    def open_stream(self, create: Callable[[], Any], *, count_pushed: bool = True) -> Any:
+    def open_stream(self, create: Callable[[], S], *, count_pushed: bool = True) -> S:
         """Create the plugin's stream inside this call and follow it to its end.
 
         ``count_pushed=False`` for a LiveKit ``StreamAdapter`` around a plugin that cannot
@@ -180,11 +181,13 @@ class MeteredCall:
         if reports is None:
             # SynthesizeStream starts its metrics task on the first push_text, outside our scope.
             # Start it now, inside the scope, so its reports carry this call.
+            synthesis: Any = stream  # its private members, which LiveKit does not type
             with self.scope():
                 reports = asyncio.create_task(
-                    stream._metrics_monitor_task(stream._monitor_aiter), name="TTS._metrics_task"
+                    synthesis._metrics_monitor_task(synthesis._monitor_aiter),
+                    name="TTS._metrics_task",
                 )
-            stream._metrics_task = reports
+            synthesis._metrics_task = reports
         self._reports = reports
         if not self.owned:
             reports.add_done_callback(lambda _: self.close(Outcome.SERVED))

@@ -142,8 +142,9 @@ class Instrument:
 
     def _record(self, metrics: Any) -> None:
         metered = current.get()
-        adhoc = metered is None or metered.instrument is not self or metered.call.ended
-        if adhoc:
+        if metered is not None and (metered.instrument is not self or metered.call.ended):
+            metered = None  # not a call of this plugin's still open
+        if metered is None:
             # A report outside any call we opened (LiveKit internals we did not anticipate):
             # still recorded, as a call of its own, never lost.
             call = self._new_call()
@@ -153,11 +154,11 @@ class Instrument:
             call = metered.call
         record = UsageRecord.for_call(call)
         if self._meter(metrics, record) and self._account(call, record):
-            if not adhoc and metered.owned and record.status == "cancelled":
+            if metered is not None and metered.owned and record.status == "cancelled":
                 metered.held.append(record)  # its label waits for the attempt's outcome
             else:
                 self.chain.usage(call, record)
-        if adhoc:
+        if metered is None:
             self.chain.end(call)
 
     def _account(self, call: Call, record: UsageRecord) -> bool:

@@ -32,7 +32,8 @@ class SessionScope:
     manager, restored on exit."""
 
     def __init__(self, session_id: str) -> None:
-        if not isinstance(session_id, str) or not session_id.strip():
+        given: object = session_id  # a caller without a type checker may pass anything
+        if not isinstance(given, str) or not given.strip():
             raise ValueError(f"a session id is a non-empty string, not {session_id!r}")
         self.session_id = session_id
         self._token = _code_session.set(session_id)
@@ -100,6 +101,7 @@ def _load_probes() -> tuple[Any, ...]:
         from livekit.agents.voice.agent_activity import _AgentActivityContextVar as activity
         from livekit.agents.voice.audio_recognition import _STTPipelineContextVar as pipeline
     except ImportError:  # another LiveKit layout: sessions are then told by room or code only
-        activity = pipeline = None
+        _probes = (get_job_context, None, None)
+        return _probes
     _probes = (get_job_context, activity, pipeline)
     return _probes
