@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicegateway.errors import ModelNotFound, PluginError
 from voicegateway.ledger.spool import Spooler
@@ -27,12 +27,14 @@ from voicegateway.metering.middleware import (
 from voicegateway.metering.pricing_step import CostTracking
 from voicegateway.plugins import PluginHost, loaded_modules
 from voicegateway.policies import circuit
-from voicegateway.policies.admission import Policies
 from voicegateway.pricing import rates_for
 from voicegateway.providers import FIRST_PARTY, BuildRequest, Modality
 from voicegateway.records import UsageRecord
 from voicegateway.resolution import Blocked, ModelRef, Resolution, candidates, resolve
 from voicegateway.url_credentials import split_credentials
+
+if TYPE_CHECKING:
+    from voicegateway.policies.admission import Policies
 
 log = logging.getLogger("voicegateway.gateway")
 _project: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -83,7 +85,9 @@ class Gateway:
                             SessionCorrelation(),
                             Latency(),
                             CostTracking(self.config, catalog_for=self._price_catalog),
-                            self.policies,  # budgets, then rate limits: nested steps
+                            # budgets, then rate limits: nested steps (none configured: no step,
+                            # no policy state, no worker thread)
+                            *([self.policies] if self.enforces else []),
                             *extra,
                             Recording(self.spooler),
                         ]
@@ -107,12 +111,28 @@ class Gateway:
         return self._config
 
     @property
+    def enforces(self) -> bool:
+        """Whether voicegw.yaml sets any budget or rate limit: without one, no call can be refused
+        or made to wait, and no policy machinery (state, worker thread) is loaded."""
+        config = self.config
+        return bool(config.rate_limits) or any(
+            p.budget is not None or p.rate_limits for p in config.projects.values()
+        )
+
+    def policed(self, project: str, provider: str) -> bool:
+        """Whether calls of ``project`` on ``provider`` may be refused or made to wait (they are
+        then served where admission can be awaited)."""
+        return self.enforces and self.policies.applies(project, provider)
+
+    @property
     def policies(self) -> Policies:
         """Budgets and rate limits (two chain steps, nested as one), their state shared by every
         process of this machine in ``<storage.path>.policies.sqlite``, opened on first use."""
         if self._policies is None:
             with self._lock:
                 if self._policies is None:
+                    from voicegateway.policies.admission import Policies
+
                     self._policies = Policies(self.config, rates=self._rates)
         return self._policies
 

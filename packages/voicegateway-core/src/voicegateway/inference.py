@@ -135,7 +135,7 @@ class _Built:
         # through VoiceGateway's own streams, which await admission instead of blocking the
         # loop, and raise a refusal inside the stream (LiveKit's error path, so the session's
         # ``error`` event reports it).
-        policed = gateway.policies.applies(project, resolution.spec.id)
+        policed = gateway.policed(project, resolution.spec.id)
         if resolution.alternates or resolution.preceding or policed:
             from voicegateway.policies.fallback import FallbackSettings
             from voicegateway.policies.fallback_streams import ChainServing
