@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import aiohttp
 from livekit.agents import llm, stt, tts
@@ -38,6 +38,12 @@ from voicegateway.metering.meters import DEFAULT_METERS
 from voicegateway.metering.sessions import SessionScope
 from voicegateway.plain_plugins import METERED
 from voicegateway.providers import Modality
+
+if TYPE_CHECKING:
+    from voicegateway.policies.fallback import Member
+    from voicegateway.policies.fallback_streams import ChainServing
+
+P = TypeVar("P", stt.STT, llm.LLM, tts.TTS)
 
 __all__ = ["LLM", "STT", "TTS", "project", "session", "set_project"]
 
@@ -86,8 +92,8 @@ class _Built:
         plugin: Any,
         model: str,
         instrument: Instrument,
-        members: list[Any],
-        strategy: Any,
+        members: list[Member],
+        strategy: _Direct | ChainServing,
     ) -> None:
         self.project = project
         self.resolution = resolution
@@ -153,7 +159,7 @@ class _Built:
                 options,
             )
             instrument = next(m.instrument for m in members if m.plugin is plugin)
-            strategy: Any = ChainServing(owner, members, settings)
+            strategy: _Direct | ChainServing = ChainServing(owner, members, settings)
         else:
             members = []
             instrument = Instrument(
@@ -233,29 +239,42 @@ class _Direct:
     def __init__(self, plugin: Any, instrument: Instrument) -> None:
         self.plugin, self.instrument = plugin, instrument
 
-    async def recognize(self, buffer: Any, *, language: Any, conn_options: Any):
+    # ``plugin`` is the wrapper's STT, LLM or TTS: each method below is called by one of them
+    # only, and says what its plugin call returns.
+
+    async def recognize(
+        self, buffer: Any, *, language: Any, conn_options: APIConnectOptions
+    ) -> stt.SpeechEvent:
+        recognize: Callable[[], Awaitable[stt.SpeechEvent]] = lambda: self.plugin.recognize(  # noqa: E731
+            buffer, language=language, conn_options=conn_options
+        )
         return await self.instrument.recognize_call(
-            lambda: self.plugin.recognize(buffer, language=language, conn_options=conn_options),
-            audio_seconds=calculate_audio_duration(buffer),
+            recognize, audio_seconds=calculate_audio_duration(buffer)
         )
 
-    def stt_stream(self, *, language: Any, conn_options: Any, vad: Any):
-        return self.instrument.stream_call(
-            lambda: self.plugin.stream(language=language, conn_options=conn_options)
+    def stt_stream(
+        self, *, language: Any, conn_options: APIConnectOptions, vad: Any
+    ) -> stt.RecognizeStream:
+        create: Callable[[], stt.RecognizeStream] = lambda: self.plugin.stream(  # noqa: E731
+            language=language, conn_options=conn_options
         )
+        return self.instrument.stream_call(create)
 
-    def chat(self, kwargs: dict[str, Any]):
-        return self.instrument.stream_call(
-            lambda: self.plugin.chat(**kwargs), chat_ctx=kwargs.get("chat_ctx")
+    def chat(self, kwargs: dict[str, Any]) -> llm.LLMStream:
+        create: Callable[[], llm.LLMStream] = lambda: self.plugin.chat(**kwargs)  # noqa: E731
+        return self.instrument.stream_call(create, chat_ctx=kwargs.get("chat_ctx"))
+
+    def synthesize(self, text: str, *, conn_options: APIConnectOptions) -> tts.ChunkedStream:
+        create: Callable[[], tts.ChunkedStream] = lambda: self.plugin.synthesize(  # noqa: E731
+            text, conn_options=conn_options
         )
+        return self.instrument.stream_call(create, text=text)
 
-    def synthesize(self, text: str, *, conn_options: Any):
-        return self.instrument.stream_call(
-            lambda: self.plugin.synthesize(text, conn_options=conn_options), text=text
+    def tts_stream(self, *, conn_options: APIConnectOptions) -> tts.SynthesizeStream:
+        create: Callable[[], tts.SynthesizeStream] = lambda: self.plugin.stream(  # noqa: E731
+            conn_options=conn_options
         )
-
-    def tts_stream(self, *, conn_options: Any):
-        return self.instrument.stream_call(lambda: self.plugin.stream(conn_options=conn_options))
+        return self.instrument.stream_call(create)
 
 
 def _fallback_models(fallback: Any) -> list[str]:
@@ -271,16 +290,18 @@ def _conn(given: APIConnectOptions, default: APIConnectOptions | None) -> APICon
     return default if given is DEFAULT_API_CONNECT_OPTIONS and default is not None else given
 
 
-class _Wrapper:
+class _Wrapper(Generic[P]):
     """What the three wrappers share: the plugin they wrap and what its calls are billed as."""
 
+    plugin: P
     _built: _Built
-    _serving: Any = None  # the fallback member that served the last call
+    _serving: Member | None = None  # the fallback member that served the last call
     _voicegateway_metered = True  # attach() leaves it alone: its calls are metered already
 
     @classmethod
-    def from_model_string(cls, model: str):
-        return cls(model)
+    def from_model_string(cls, model: str) -> Self:
+        make: Callable[..., Self] = cls  # each wrapper takes the model string first
+        return make(model)
 
     @property
     def model(self) -> str:
@@ -299,7 +320,8 @@ class _Wrapper:
         return self._built.project
 
     def update_options(self, **kwargs: Any) -> None:
-        self.plugin.update_options(**kwargs)
+        plugin: Any = self.plugin  # each plugin's own options: LiveKit's base classes have none
+        plugin.update_options(**kwargs)
 
     async def _close_plugins(self) -> None:
         for member in self._built.members:
@@ -308,7 +330,7 @@ class _Wrapper:
         await self.plugin.aclose()
 
 
-class STT(_Wrapper, stt.STT):
+class STT(_Wrapper[stt.STT], stt.STT):
     """A metered STT. ``model`` is a voicegw.yaml alias or ``provider/model[:language]``."""
 
     def __init__(
@@ -343,7 +365,7 @@ class STT(_Wrapper, stt.STT):
             http_session=http_session,
             extra=extra_kwargs if is_given(extra_kwargs) else None,
         )
-        self.plugin: stt.STT = self._built.plugin
+        self.plugin = self._built.plugin
         super().__init__(capabilities=self.plugin.capabilities)
         self._recognize_metrics_needed = False  # the plugin reports; we must not count twice
         self._conn_options = conn_options if is_given(conn_options) else None
@@ -391,7 +413,7 @@ class STT(_Wrapper, stt.STT):
         await self._close_plugins()
 
 
-class LLM(_Wrapper, llm.LLM):
+class LLM(_Wrapper[llm.LLM], llm.LLM):
     """A metered LLM. ``model`` is a voicegw.yaml alias or ``provider/model``."""
 
     def __init__(
@@ -421,7 +443,7 @@ class LLM(_Wrapper, llm.LLM):
             base_url=base_url,
             extra=extra_kwargs,
         )
-        self.plugin: llm.LLM = self._built.plugin
+        self.plugin = self._built.plugin
 
     def chat(self, **kwargs: Any) -> llm.LLMStream:
         return self._built.strategy.chat(kwargs)
@@ -434,7 +456,7 @@ class LLM(_Wrapper, llm.LLM):
         await super().aclose()
 
 
-class TTS(_Wrapper, tts.TTS):
+class TTS(_Wrapper[tts.TTS], tts.TTS):
     """A metered TTS. ``model`` is a voicegw.yaml alias or ``provider/model[:voice]``."""
 
     def __init__(
@@ -469,7 +491,7 @@ class TTS(_Wrapper, tts.TTS):
             http_session=http_session,
             extra=extra_kwargs if is_given(extra_kwargs) else None,
         )
-        self.plugin: tts.TTS = self._built.plugin
+        self.plugin = self._built.plugin
         super().__init__(
             capabilities=self.plugin.capabilities,
             sample_rate=self.plugin.sample_rate,
