@@ -34,8 +34,10 @@ def install() -> None:
             return original_llm(model)
         return vg.LLM(model)
 
-    lk.STT.from_model_string = classmethod(lambda cls, model: vg.STT(model))
-    lk.TTS.from_model_string = classmethod(lambda cls, model: vg.TTS(model))
+    # Replacing LiveKit's classmethods is the point here, and VoiceGateway's wrappers are LiveKit
+    # plugins, not its ``inference`` classes: the stubs cannot say so.
+    lk.STT.from_model_string = classmethod(lambda cls, model: vg.STT(model))  # type: ignore[method-assign,assignment]
+    lk.TTS.from_model_string = classmethod(lambda cls, model: vg.TTS(model))  # type: ignore[method-assign,assignment]
     lk.llm_from_model_string = llm_from_model_string
 
 
@@ -45,7 +47,8 @@ def uninstall() -> None:
         return
     from livekit.agents import inference as lk
 
-    lk.STT.from_model_string = _saved["stt"]
-    lk.TTS.from_model_string = _saved["tts"]
+    # LiveKit's own classmethods back (see install)
+    lk.STT.from_model_string = _saved["stt"]  # type: ignore[method-assign]
+    lk.TTS.from_model_string = _saved["tts"]  # type: ignore[method-assign]
     lk.llm_from_model_string = _saved["llm"]
     _saved.clear()
