@@ -31,7 +31,7 @@ class TestConformance(ProviderConformance):
         server.transcript = "book a table"
         assert await drive_stt(obj, speech(2.0)) == "book a table book a table"
         [listen] = server.requests_for("/v1/listen")
-        return {"audio_seconds": server.billed_seconds(listen)}
+        return {"audio_seconds": await server.billed_seconds(listen)}
 
     async def bill_tts(self, obj: Any, server: DeepgramServer) -> dict[str, float]:
         """Aura bills the characters of the text sent."""

@@ -54,7 +54,7 @@ async def test_an_idle_stream_is_billed_for_its_lifetime(listener, deepgram_serv
     await wait_ended(listener)
 
     [listen] = deepgram_server.requests_for("/v1/listen")
-    bill = deepgram_server.billed_seconds(listen)
+    bill = await deepgram_server.billed_seconds(listen)
     assert bill > IDLE - CLOCKS  # the connection, not the 0.5 s of audio
     records = call_records(gateway, listener)
     assert billed(records, "audio_seconds") == pytest.approx(bill, abs=CLOCKS), [

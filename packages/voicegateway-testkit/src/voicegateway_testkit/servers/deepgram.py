@@ -34,6 +34,7 @@ Deepgram's error body otherwise. Scripted callables receive the
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import time
@@ -69,15 +70,16 @@ class DeepgramServer(SpeechServer):
     transcript = Scripted()
 
     @staticmethod
-    def billed_seconds(listen: RecordedRequest) -> float:
+    async def billed_seconds(listen: RecordedRequest) -> float:
         """What Deepgram bills for one live transcription connection (``GET /v1/listen``): the
         time it was open, as users matched Deepgram's usage reports to (4-5 s more per stream
         than the audio sent, livekit/agents#5498), or the audio it carried when that is longer
-        (audio sent faster than real time). Waits for the connection to close."""
+        (audio sent faster than real time). Waits for the connection to close, on the caller's
+        event loop: the client's side of the close may still need that loop to run."""
         deadline = time.monotonic() + 5.0  # the server's thread notes the close just after it
         while listen.open_seconds is None:
             assert time.monotonic() < deadline, "the connection is still open"
-            time.sleep(0.01)
+            await asyncio.sleep(0.01)
         rate = int(listen.query.get("sample_rate", 16000))
         channels = int(listen.query.get("channels", 1))
         audio = pcm_duration(listen.body_size, sample_rate=rate, num_channels=channels)
