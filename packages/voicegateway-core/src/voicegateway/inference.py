@@ -162,15 +162,14 @@ class _Built:
             strategy: _Direct | ChainServing = ChainServing(owner, members, settings)
         else:
             members = []
-            instrument = Instrument(
+            instrument = _instrument(
                 owner,
+                gateway,
+                modality,
+                project,
+                resolution,
                 plugin,
-                modality=modality,
-                provider=resolution.spec.id,
-                model=built_model,
-                project=project,
-                chain=gateway.chain,
-                meter=resolution.spec.meters.get(modality) or DEFAULT_METERS[modality],
+                built_model,
                 fallback_from=resolution.fallback_from,
             )
             strategy = _Direct(plugin, instrument)
@@ -183,6 +182,34 @@ class _Built:
             members=members,
             strategy=strategy,
         )
+
+
+def _instrument(
+    owner: Any,
+    gateway: Gateway,
+    modality: Modality,
+    project: str,
+    resolution: Any,
+    plugin: Any,
+    model: str,
+    *,
+    fallback_from: str | None,
+    forward_errors: bool = True,
+) -> Instrument:
+    """The metering of one built plugin object: its events become calls of ``owner``."""
+    spec = resolution.spec
+    return Instrument(
+        owner,
+        plugin,
+        modality=modality,
+        provider=spec.id,
+        model=model,
+        project=project,
+        chain=gateway.chain,
+        meter=spec.meters.get(modality) or DEFAULT_METERS[modality],
+        fallback_from=fallback_from,
+        forward_errors=forward_errors,
+    )
 
 
 def _members(
@@ -215,17 +242,16 @@ def _members(
             setattr(member_plugin, METERED, True)
         # what this member serves in place of when it serves without a run-time hand-over
         before = skipped[: skipped.index(str(res.ref))] if str(res.ref) in skipped else skipped
-        instrument = Instrument(
+        instrument = _instrument(
             owner,
+            gateway,
+            modality,
+            project,
+            res,
             member_plugin,
-            modality=modality,
-            provider=res.spec.id,
-            model=member_model,
-            project=project,
-            chain=gateway.chain,
-            meter=res.spec.meters.get(modality) or DEFAULT_METERS[modality],
+            member_model,
             fallback_from=before[0] if before else None,
-            forward_errors=False,
+            forward_errors=False,  # a failure handed over is no error; the chain reports the last
         )
         breaker = circuit.breaker(res.spec.id, settings.breaker)
         members.append(Member(member_plugin, res.spec.id, member_model, instrument, breaker))
