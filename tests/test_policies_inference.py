@@ -180,3 +180,31 @@ async def test_a_refusal_reaches_the_agent_session_error_event(
     assert [(r.modality, r.provider, r.error_class) for r in refused] == [
         ("llm", "openai", "BudgetExceeded")
     ]
+
+
+@pytest.mark.parametrize(
+    "policy", ["", "projects: {app: {budget: {daily_usd: 1, action: block}}}\n"]
+)
+def test_policy_machinery_loads_only_when_the_config_sets_a_policy(tmp_path, policy):
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "voicegw.yaml"
+    config.write_text(
+        f"default_project: app\nstorage: {{path: {tmp_path / 'usage.duckdb'}}}\n"
+        + (policy or "projects: {app: {}}\n")
+    )
+    code = (
+        "import sys, threading\n"
+        "from voicegateway import inference\n"
+        "inference.LLM('openai/gpt-4o-mini')\n"
+        "print('voicegateway.policy_state' in sys.modules, 'sqlite3' in sys.modules,\n"
+        "      any(t.name == 'voicegateway-policies' for t in threading.enumerate()))\n"
+    )
+    env = {**os.environ, "VOICEGW_CONFIG": str(config), "OPENAI_API_KEY": OPENAI_KEY}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    loaded = "True True True" if policy else "False False False"
+    assert done.stdout.split("\n")[-2] == loaded, done.stdout + done.stderr
